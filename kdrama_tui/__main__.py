@@ -1,0 +1,3 @@
+from kdrama_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,433 @@
+"""Typed settings.
+
+Precedence, lowest first: the defaults below (documented in ``config/default.toml``) < the TOML file given
+by ``--config`` or ``KDRAMA_CONFIG`` < environment variables ``KDRAMA_<SECTION>_<KEY>`` (plus the short
+``KDRAMA_DATA_DIR`` and ``KDRAMA_DATABASE_URL``). Every value is checked once at start-up; a bad one
+raises :class:`ConfigError` with one line that names the setting and what is wrong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kdrama_tui.errors import ConfigError
+
+SECRET_KEYS = {"secret_key", "access_key", "encryption_key", "password"}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(value: int | str) -> int:
+    """``8388608``, ``"8MiB"``, ``"20 GB"`` -> bytes (binary units: the admin thinks in disk sizes)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _SIZE_RE.match(str(value))
+    if not match:
+        raise ValueError(f"not a size: {value!r} (use bytes or e.g. '8MiB', '20GB')")
+    number, unit = match.groups()
+    return int(float(number) * _SIZE_UNITS[(unit or "")[:1].lower()])
+
+
+def _doc(text: str, **kw: Any) -> Any:
+    return field(metadata={"doc": text}, **kw)
+
+
+@dataclass
+class ServerSettings:
+    host: str = _doc("Address the HTTP server binds to.", default="127.0.0.1")
+    port: int = _doc("TCP port of the HTTP server.", default=8080)
+    public_url: str = _doc("Base URL viewers use; empty means http://host:port.", default="")
+    client_max_size: int | str = _doc("Largest non-upload request body.", default="1MiB")
+
+    def validate(self) -> None:
+        _check(1 <= self.port <= 65535, "server.port", f"must be 1-65535 (got {self.port})")
+        if self.public_url:
+            _check(self.public_url.startswith(("http://", "https://")), "server.public_url",
+                   f"must start with http:// or https:// (got {self.public_url!r})")
+        self.client_max_size = _size("server.client_max_size", self.client_max_size)
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+@dataclass
+class DatabaseSettings:
+    url: str = _doc("sqlite:///path/to.db or postgresql://user:pass@host:port/db; empty = "
+                    "sqlite:///<data_dir>/kdrama.db.", default="")
+    sqlite_synchronous: str = _doc("SQLite synchronous mode: FULL survives power loss, NORMAL is faster.",
+                                   default="FULL")
+    busy_timeout_ms: int = _doc("How long SQLite waits for another writer before failing.", default=10000)
+    pool_size: int = _doc("PostgreSQL connection pool size.", default=10)
+
+    def validate(self) -> None:
+        if self.url:
+            _check(self.url.startswith(("sqlite://", "postgresql://", "postgres://")), "database.url",
+                   "must start with sqlite:// or postgresql://")
+        _check(self.sqlite_synchronous.upper() in {"FULL", "NORMAL", "EXTRA"},
+               "database.sqlite_synchronous", "must be FULL, NORMAL or EXTRA")
+        self.sqlite_synchronous = self.sqlite_synchronous.upper()
+        _check(self.busy_timeout_ms >= 0, "database.busy_timeout_ms", "must be >= 0")
+        _check(self.pool_size >= 1, "database.pool_size", "must be >= 1")
+
+
+STORAGE_PROVIDERS = ("local", "s3", "wasabi", "idrive", "google_cloud")
+
+
+@dataclass
+class StorageSettings:
+    provider: str = _doc("Where new files go: local, s3, wasabi, idrive or google_cloud.", default="local")
+    local_root: str = _doc("Root folder of local storage; empty = <data_dir>/media.", default="")
+    endpoint_url: str = _doc("S3 endpoint URL (MinIO, custom); presets fill it for wasabi/idrive/google_cloud.",
+                             default="")
+    bucket: str = _doc("Bucket for media files.", default="")
+    region: str = _doc("Bucket region.", default="us-east-1")
+    access_key: str = _doc("S3 access key id (secret: never logged).", default="")
+    secret_key: str = _doc("S3 secret key (secret: never logged).", default="")
+    addressing_style: str = _doc("S3 addressing: path or virtual.", default="path")
+    delivery: str = _doc("How HLS from S3 reaches viewers: proxy (through this server) or presigned "
+                         "(redirect to a short-lived URL).", default="proxy")
+    presign_seconds: int = _doc("Lifetime of presigned URLs.", default=300)
+    multipart_chunk_size: int | str = _doc("Part size of multipart uploads to S3 (>= 5MiB).", default="8MiB")
+
+    def validate(self) -> None:
+        _check(self.provider in STORAGE_PROVIDERS, "storage.provider",
+               f"must be one of {', '.join(STORAGE_PROVIDERS)} (got {self.provider!r})")
+        _check(self.addressing_style in {"path", "virtual", "auto"}, "storage.addressing_style",
+               "must be path, virtual or auto")
+        _check(self.delivery in {"proxy", "presigned"}, "storage.delivery", "must be proxy or presigned")
+        _check(self.presign_seconds > 0, "storage.presign_seconds", "must be > 0")
+        self.multipart_chunk_size = _size("storage.multipart_chunk_size", self.multipart_chunk_size)
+        _check(self.multipart_chunk_size >= 5 * 1024**2, "storage.multipart_chunk_size",
+               "must be at least 5MiB (S3's minimum part size)")
+        if self.provider != "local":
+            _check(bool(self.bucket), "storage.bucket", f"is required for provider {self.provider!r}")
+
+
+@dataclass
+class UploadSettings:
+    max_size: int | str = _doc("Largest upload accepted.", default="50GiB")
+    max_chunk_size: int | str = _doc("Largest single chunk (chunk API) or PATCH body (tus).", default="64MiB")
+    expire_hours: float = _doc("Incomplete uploads idle longer than this are deleted.", default=24.0)
+    free_space_margin: int | str = _doc("Disk space kept free beyond an upload's size.", default="1GiB")
+    cleanup_interval_seconds: float = _doc("How often expired uploads are swept.", default=600.0)
+
+    def validate(self) -> None:
+        self.max_size = _size("uploads.max_size", self.max_size)
+        self.max_chunk_size = _size("uploads.max_chunk_size", self.max_chunk_size)
+        self.free_space_margin = _size("uploads.free_space_margin", self.free_space_margin)
+        _check(self.max_size > 0, "uploads.max_size", "must be > 0")
+        _check(0 < self.max_chunk_size <= self.max_size, "uploads.max_chunk_size",
+               "must be > 0 and <= uploads.max_size")
+        _check(self.expire_hours > 0, "uploads.expire_hours", "must be > 0")
+        _check(self.cleanup_interval_seconds > 0, "uploads.cleanup_interval_seconds", "must be > 0")
+
+
+def _default_ladder() -> list[dict[str, Any]]:
+    return [
+        {"name": "360p", "height": 360, "video_bitrate": "800k", "audio_bitrate": "96k"},
+        {"name": "480p", "height": 480, "video_bitrate": "1400k", "audio_bitrate": "128k"},
+        {"name": "720p", "height": 720, "video_bitrate": "2800k", "audio_bitrate": "128k"},
+        {"name": "1080p", "height": 1080, "video_bitrate": "5000k", "audio_bitrate": "160k"},
+    ]
+
+
+@dataclass
+class TranscodeSettings:
+    ladder: list[dict[str, Any]] = _doc("HLS renditions: name, height, video_bitrate, audio_bitrate. "
+                                        "Renditions taller than the source are skipped (no upscaling).",
+                                        default_factory=_default_ladder)
+    segment_seconds: int = _doc("HLS segment length; keyframes are aligned to it.", default=6)
+    segment_type: str = _doc("HLS segment container: fmp4 (CMAF) or mpegts.", default="fmp4")
+    concurrency: int = _doc("ffmpeg processes run at once (1 suits 2 cores).", default=1)
+    preset: str = _doc("x264 preset.", default="veryfast")
+    max_attempts: int = _doc("Attempts per video before it is marked failed.", default=3)
+    retry_backoff_seconds: float = _doc("Delay before the first retry; doubles each attempt.", default=30.0)
+    lease_seconds: float = _doc("A worker that misses heartbeats this long loses its job to another.",
+                                default=60.0)
+    nice: int = _doc("Niceness of ffmpeg so it never starves the web server.", default=10)
+    ffmpeg_path: str = _doc("ffmpeg binary; empty = PATH, else the imageio-ffmpeg wheel's.", default="")
+    ffprobe_path: str = _doc("ffprobe binary; empty = PATH, else probe with ffmpeg alone.", default="")
+
+    def validate(self) -> None:
+        _check(isinstance(self.ladder, list) and len(self.ladder) > 0, "transcode.ladder",
+               "must be a non-empty list")
+        for i, rung in enumerate(self.ladder):
+            where = f"transcode.ladder[{i}]"
+            _check(isinstance(rung, dict), where, "must be a table")
+            missing = {"name", "height", "video_bitrate", "audio_bitrate"} - set(rung)
+            _check(not missing, where, f"is missing {', '.join(sorted(missing))}")
+            _check(isinstance(rung["height"], int) and 144 <= rung["height"] <= 4320, where + ".height",
+                   "must be an integer 144-4320")
+            _check(bool(re.fullmatch(r"[A-Za-z0-9_]+", str(rung["name"]))), where + ".name",
+                   "must be letters, digits or _")
+        _check(1 <= self.segment_seconds <= 30, "transcode.segment_seconds", "must be 1-30")
+        _check(self.segment_type in {"fmp4", "mpegts"}, "transcode.segment_type", "must be fmp4 or mpegts")
+        _check(1 <= self.concurrency <= 16, "transcode.concurrency", "must be 1-16")
+        _check(self.max_attempts >= 1, "transcode.max_attempts", "must be >= 1")
+        _check(self.lease_seconds >= 5, "transcode.lease_seconds", "must be >= 5")
+        _check(-20 <= self.nice <= 19, "transcode.nice", "must be -20..19")
+
+
+@dataclass
+class IngestSettings:
+    enabled: bool = _doc("Watch the folders while the server runs.", default=True)
+    watch_dirs: list[str] = _doc("Folders to watch (recursive); empty = <data_dir>/watch.", default_factory=list)
+    quiet_seconds: float = _doc("A file is taken once its size and mtime are unchanged this long.", default=5.0)
+    account: str = _doc("Username that owns ingested videos (created on first use).", default="ingest")
+
+    def validate(self) -> None:
+        _check(self.quiet_seconds >= 0, "ingest.quiet_seconds", "must be >= 0")
+        _check(bool(self.account), "ingest.account", "must not be empty")
+
+
+@dataclass
+class BackupSettings:
+    enabled: bool = _doc("Run the backup schedule inside the server.", default=True)
+    local_dir: str = _doc("Daily local backups; empty = <data_dir>/backups.", default="")
+    local_retention_days: int = _doc("Local backups older than this are pruned.", default=30)
+    cloud_retention_days: int = _doc("Cloud backups older than this are pruned.", default=365)
+    cloud_bucket: str = _doc("Bucket for weekly encrypted backups (on the storage S3 endpoint).", default="")
+    encryption_key: str = _doc("Key for cloud backups (secret: never stored in a backup).", default="")
+    daily_at: str = _doc("Local time of the daily backup, HH:MM.", default="03:00")
+    weekly_on: str = _doc("Day of the weekly cloud backup.", default="sunday")
+
+    def validate(self) -> None:
+        _check(self.local_retention_days >= 1, "backup.local_retention_days", "must be >= 1")
+        _check(self.cloud_retention_days >= 1, "backup.cloud_retention_days", "must be >= 1")
+        _check(bool(re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", self.daily_at)), "backup.daily_at",
+               f"must be HH:MM (got {self.daily_at!r})")
+        days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+        _check(self.weekly_on.lower() in days, "backup.weekly_on", f"must be a weekday name (got {self.weekly_on!r})")
+        self.weekly_on = self.weekly_on.lower()
+
+
+@dataclass
+class SecuritySettings:
+    master_key_file: str = _doc("AES key that encrypts signing keys; empty = <data_dir>/master.key "
+                                "(generated on first start, mode 0600).", default="")
+    access_token_minutes: float = _doc("Access JWT lifetime.", default=15.0)
+    refresh_token_days: float = _doc("Refresh token lifetime.", default=30.0)
+    jwt_issuer: str = _doc("JWT iss claim.", default="kdrama-tui")
+    jwt_audience: str = _doc("JWT aud claim.", default="kdrama-tui-api")
+    login_max_failures: int = _doc("Failed logins per account or IP within the window before 429.", default=5)
+    login_window_seconds: float = _doc("Login throttling window.", default=300.0)
+    playback_token_minutes: float = _doc("Lifetime of signed playback URLs of private videos.", default=240.0)
+
+    def validate(self) -> None:
+        _check(self.access_token_minutes > 0, "security.access_token_minutes", "must be > 0")
+        _check(self.refresh_token_days > 0, "security.refresh_token_days", "must be > 0")
+        _check(self.login_max_failures >= 1, "security.login_max_failures", "must be >= 1")
+        _check(self.login_window_seconds > 0, "security.login_window_seconds", "must be > 0")
+        _check(self.playback_token_minutes > 0, "security.playback_token_minutes", "must be > 0")
+
+
+SECTIONS: dict[str, type] = {
+    "server": ServerSettings,
+    "database": DatabaseSettings,
+    "storage": StorageSettings,
+    "uploads": UploadSettings,
+    "transcode": TranscodeSettings,
+    "ingest": IngestSettings,
+    "backup": BackupSettings,
+    "security": SecuritySettings,
+}
+
+
+@dataclass
+class Settings:
+    data_dir: Path = _doc("Where the database, media, uploads and keys live.", default=Path("data"))
+    server: ServerSettings = field(default_factory=ServerSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    uploads: UploadSettings = field(default_factory=UploadSettings)
+    transcode: TranscodeSettings = field(default_factory=TranscodeSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    backup: BackupSettings = field(default_factory=BackupSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    source_file: str | None = None
+
+    # Derived paths; all settings that default to "under data_dir" resolve here.
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_dir / 'kdrama.db'}"
+
+    @property
+    def media_root(self) -> Path:
+        return Path(self.storage.local_root) if self.storage.local_root else self.data_dir / "media"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def work_dir(self) -> Path:
+        """Scratch space for transcodes and assembly; same filesystem as media so renames are atomic."""
+        return self.data_dir / "work"
+
+    @property
+    def watch_dirs(self) -> list[Path]:
+        return [Path(p) for p in self.ingest.watch_dirs] or [self.data_dir / "watch"]
+
+    @property
+    def backup_dir(self) -> Path:
+        return Path(self.backup.local_dir) if self.backup.local_dir else self.data_dir / "backups"
+
+    @property
+    def master_key_path(self) -> Path:
+        return Path(self.security.master_key_file) if self.security.master_key_file \
+            else self.data_dir / "master.key"
+
+    def validate(self) -> Settings:
+        for name in SECTIONS:
+            getattr(self, name).validate()
+        return self
+
+    def effective(self, mask_secrets: bool = True) -> dict[str, Any]:
+        """The configuration as a dict (for the Settings screen); secrets become '***'."""
+        out: dict[str, Any] = {"data_dir": str(self.data_dir)}
+        for name in SECTIONS:
+            section = dataclasses.asdict(getattr(self, name))
+            if mask_secrets:
+                for key in section:
+                    if key in SECRET_KEYS and section[key]:
+                        section[key] = "***"
+                if name == "database" and section.get("url"):
+                    section["url"] = re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", section["url"])
+            out[name] = section
+        return out
+
+
+def _check(ok: bool, name: str, problem: str) -> None:
+    if not ok:
+        raise ConfigError(f"{name}: {problem}")
+
+
+def _size(name: str, value: int | str) -> int:
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _coerce(name: str, value: Any, kind: Any, from_env: bool) -> Any:
+    """Convert a TOML or environment value to the field's type, or fail naming the setting."""
+    origin = typing.get_origin(kind)
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if from_env and str(value).lower() in {"1", "true", "yes", "on"}:
+                return True
+            if from_env and str(value).lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(f"must be true or false (got {value!r})")
+        if kind is int:
+            if isinstance(value, bool):
+                raise ValueError("must be an integer")
+            if isinstance(value, int):
+                return value
+            if from_env and re.fullmatch(r"\s*-?\d+\s*", str(value)):
+                return int(str(value))
+            raise ValueError(f"must be an integer (got {value!r})")
+        if kind is float:
+            if isinstance(value, bool):
+                raise ValueError("must be a number")
+            if isinstance(value, int | float):
+                return float(value)
+            if from_env and re.fullmatch(r"\s*-?\d+(\.\d*)?\s*", str(value)):
+                return float(str(value))
+            raise ValueError(f"must be a number (got {value!r})")
+        if kind is str:
+            if isinstance(value, str):
+                return value
+            raise ValueError(f"must be a string (got {value!r})")
+        if kind is Path:
+            return Path(str(value))
+        if origin is list:
+            if from_env and isinstance(value, str):
+                text = value.strip()
+                if text.startswith("["):
+                    value = json.loads(text)
+                else:
+                    value = [p.strip() for p in text.split(",") if p.strip()]
+            if not isinstance(value, list):
+                raise ValueError("must be a list")
+            return value
+        if origin in (types.UnionType, typing.Union):  # int | str sizes
+            if isinstance(value, int | str) and not isinstance(value, bool):
+                return value if not (from_env and isinstance(value, str) and value.isdigit()) else int(value)
+            raise ValueError(f"must be a size such as 1073741824 or '1GiB' (got {value!r})")
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    return value
+
+
+def _apply(target: Any, section: str, values: Mapping[str, Any], from_env: bool, source: str) -> None:
+    types_ = _field_types(type(target))
+    for key, value in values.items():
+        if key not in types_:
+            raise ConfigError(f"{section}.{key}: unknown setting (in {source})")
+        setattr(target, key, _coerce(f"{section}.{key}", value, types_[key], from_env))
+
+
+def load_settings(config_file: str | os.PathLike[str] | None = None,
+                  env: Mapping[str, str] | None = None) -> Settings:
+    """Build validated settings from defaults, an optional TOML file and the environment."""
+    env = os.environ if env is None else env
+    settings = Settings()
+    config_file = config_file or env.get("KDRAMA_CONFIG") or None
+    if config_file:
+        path = Path(config_file)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path}: not found") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path}: {exc}") from None
+        settings.source_file = str(path)
+        for key, value in data.items():
+            if key == "data_dir":
+                settings.data_dir = Path(str(value))
+            elif key in SECTIONS and isinstance(value, dict):
+                _apply(getattr(settings, key), key, value, False, str(path))
+            else:
+                raise ConfigError(f"{key}: unknown setting or section (in {path})")
+    if env.get("KDRAMA_DATA_DIR"):
+        settings.data_dir = Path(env["KDRAMA_DATA_DIR"])
+    if env.get("KDRAMA_DATABASE_URL"):
+        settings.database.url = env["KDRAMA_DATABASE_URL"]
+    for var, value in env.items():
+        if not var.startswith("KDRAMA_") or var in {"KDRAMA_DATA_DIR", "KDRAMA_DATABASE_URL", "KDRAMA_CONFIG"}:
+            continue
+        rest = var[len("KDRAMA_"):].lower()
+        section = next((s for s in SECTIONS if rest.startswith(s + "_")), None)
+        if section is None:
+            continue  # other KDRAMA_* variables (e.g. KDRAMA_API_KEY) belong to commands, not settings
+        _apply(getattr(settings, section), section, {rest[len(section) + 1:]: value}, True, var)
+    return settings.validate()
+
+
+def describe_defaults() -> dict[str, dict[str, tuple[Any, str]]]:
+    """Every setting with its default and its doc, for checking config/default.toml against the code."""
+    out: dict[str, dict[str, tuple[Any, str]]] = {}
+    for name, cls in SECTIONS.items():
+        instance = cls()
+        out[name] = {f.name: (getattr(instance, f.name), f.metadata.get("doc", ""))
+                     for f in dataclasses.fields(cls)}
+    return out

@@ -1,0 +1,77 @@
+"""The interface both database backends implement.
+
+SQL is written once, with ``:name`` placeholders and a dict of parameters; each backend binds them as
+prepared-statement parameters (never by formatting values into the text). Rows come back as plain dicts;
+repositories turn them into dataclasses. Python values go in as they are: ``datetime`` (aware, UTC),
+``bool``, and ``dict``/``list`` for JSON columns; each backend maps them to its column types.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kdrama_tui.repositories import Repositories
+
+Row = dict[str, Any]
+Params = Mapping[str, Any] | None
+
+
+class Executor(ABC):
+    """Runs statements: a whole database (each call autocommits) or one open transaction."""
+
+    dialect: str  # "sqlite" or "postgresql"
+
+    @abstractmethod
+    async def fetch_all(self, sql: str, params: Params = None) -> list[Row]: ...
+
+    @abstractmethod
+    async def fetch_one(self, sql: str, params: Params = None) -> Row | None: ...
+
+    @abstractmethod
+    async def execute(self, sql: str, params: Params = None) -> int:
+        """Run a statement; returns the number of rows it changed."""
+
+    @abstractmethod
+    async def execute_many(self, sql: str, params: list[Mapping[str, Any]]) -> None: ...
+
+    @abstractmethod
+    async def execute_script(self, script: str) -> None:
+        """Run several DDL statements (migrations); no parameters, no placeholder translation."""
+
+    async def fetch_value(self, sql: str, params: Params = None) -> Any:
+        row = await self.fetch_one(sql, params)
+        return None if row is None else next(iter(row.values()))
+
+    @property
+    def repos(self) -> Repositories:
+        """Repositories bound to this executor (inside a transaction, they share it)."""
+        from kdrama_tui.repositories import Repositories
+
+        cached = getattr(self, "_repos", None)
+        if cached is None:
+            cached = Repositories(self)
+            self._repos = cached
+        return cached
+
+
+class Database(Executor):
+    url: str
+
+    @abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Executor]:
+        """``async with db.transaction() as tx``: all or nothing; writers are serialised on SQLite."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def health(self) -> None:
+        """Raise if the database cannot answer a trivial query."""
+
+    @abstractmethod
+    def iterate(self, sql: str, params: Params = None, batch: int = 500) -> AsyncIterator[Row]:
+        """Stream a large result without loading it all (storage migration, backups)."""

@@ -1,0 +1,41 @@
+"""Open the database a URL names and bring its schema up to date."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from kdrama_tui.db.base import Database
+from kdrama_tui.db.migrate import apply_migrations
+from kdrama_tui.errors import ConfigError
+
+
+def sqlite_path(url: str) -> Path:
+    """``sqlite:///relative/x.db`` -> ``relative/x.db``; ``sqlite:////abs/x.db`` -> ``/abs/x.db``."""
+    path = unquote(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else ""
+    if not path:
+        raise ConfigError(f"database.url: cannot find a file path in {url!r} (use sqlite:///path/to.db)")
+    return Path(path)
+
+
+async def open_database(url: str, *, migrate: bool = True, synchronous: str = "FULL",
+                        busy_timeout_ms: int = 10000, pool_size: int = 10, check: bool = True) -> Database:
+    scheme = urlparse(url).scheme
+    db: Database
+    if scheme == "sqlite":
+        from kdrama_tui.db.sqlite import SQLiteDatabase
+
+        db = await SQLiteDatabase(url, sqlite_path(url), synchronous, busy_timeout_ms).open(check=check)
+    elif scheme in ("postgresql", "postgres"):
+        from kdrama_tui.db.postgres import PostgresDatabase
+
+        db = await PostgresDatabase(url, pool_size).open()
+    else:
+        raise ConfigError(f"database.url: unsupported scheme {scheme!r} (use sqlite:// or postgresql://)")
+    if migrate:
+        try:
+            await apply_migrations(db)
+        except BaseException:
+            await db.close()
+            raise
+    return db

@@ -1,0 +1,236 @@
+"""Rows as dataclasses, one per table.
+
+``from_row`` converts what either backend returns (SQLite gives text timestamps, 0/1 booleans and JSON text;
+PostgreSQL gives datetimes, booleans and decoded JSONB) into the same Python values, so code above the
+repositories never knows which database it talks to.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any, Self
+
+Role = typing.Literal["admin", "user"]
+VideoStatus = typing.Literal["uploading", "processing", "ready", "failed"]
+UploadStatus = typing.Literal["pending", "uploading", "completed", "failed"]
+ChunkStatus = typing.Literal["pending", "uploaded", "verified", "failed"]
+JobStatus = typing.Literal["queued", "processing", "completed", "failed"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """A stored timestamp (datetime or SQLite text) as an aware UTC datetime."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(str(value))
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _converter(kind: Any) -> typing.Callable[[Any], Any] | None:
+    args = set(typing.get_args(kind)) - {type(None)}
+    base = next(iter(args)) if len(args) == 1 else kind
+    origin = typing.get_origin(base) or base
+    if base is datetime:
+        return parse_timestamp
+    if base is bool:
+        return lambda v: None if v is None else bool(v)
+    if origin in (list, dict):
+        return lambda v: json.loads(v) if isinstance(v, str) else v
+    return None
+
+
+@cache
+def _converters(cls: type) -> dict[str, typing.Callable[[Any], Any] | None]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: _converter(hints[f.name]) for f in dataclasses.fields(cls)}
+
+
+class Model:
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Self:
+        converters = _converters(cls)
+        values = {}
+        for name, convert in converters.items():
+            if name in row:
+                value = row[name]
+                values[name] = convert(value) if convert and value is not None else value
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            out[f.name] = value.isoformat() if isinstance(value, datetime) else value
+        return out
+
+
+@dataclass
+class User(Model):
+    id: int
+    username: str
+    email: str
+    password_hash: str
+    role: str = "user"
+    is_active: bool = True
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    last_login_at: datetime | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def public_dict(self) -> dict[str, Any]:
+        data = self.to_dict()
+        data.pop("password_hash")
+        return data
+
+
+@dataclass
+class Video(Model):
+    id: int
+    title: str
+    uploader_user_id: int
+    description: str | None = None
+    year: int | None = None
+    genre: str | None = None
+    actors: list[str] | None = None
+    duration_seconds: int | None = None
+    original_filename: str | None = None
+    status: str = "uploading"
+    is_public: bool = True
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass
+class ApiKey(Model):
+    id: int
+    user_id: int
+    api_key: str  # SHA-256 hex of the key, never the key
+    is_active: bool = True
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    name: str = ""
+    key_prefix: str = ""
+    revoked_at: datetime | None = None
+
+    def public_dict(self) -> dict[str, Any]:
+        data = self.to_dict()
+        data.pop("api_key")
+        return data
+
+
+@dataclass
+class KeyPair(Model):
+    id: int
+    user_id: int
+    public_key: str
+    private_key: str  # AES-GCM ciphertext under the master key
+    is_active: bool = True
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+    algorithm: str = "EdDSA"
+
+
+@dataclass
+class Upload(Model):
+    id: int
+    user_id: int
+    filename: str
+    total_size: int
+    total_chunks: int
+    video_id: int | None = None
+    uploaded_chunks: list[int] = field(default_factory=list)
+    status: str = "pending"
+    created_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+@dataclass
+class UploadChunk(Model):
+    id: int
+    upload_id: int
+    chunk_number: int
+    chunk_size: int
+    checksum: str
+    status: str = "pending"
+    uploaded_at: datetime | None = None
+    verified_at: datetime | None = None
+
+
+@dataclass
+class TranscodingJob(Model):
+    id: int
+    video_id: int
+    status: str = "queued"
+    provider: str = "local_server"
+    priority: int = 5
+    input_format: str | None = None
+    output_formats: list[str] | None = None
+    job_id: str | None = None
+    progress: int = 0
+    error_message: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+@dataclass
+class VideoFile(Model):
+    id: int
+    video_id: int
+    file_type: str
+    storage_provider: str
+    file_path: str
+    file_size: int
+    checksum: str
+    mime_type: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass
+class UserSession(Model):
+    id: int
+    user_id: int
+    refresh_token: str  # SHA-256 hex of the token
+    expires_at: datetime
+    created_at: datetime | None = None
+    last_used_at: datetime | None = None
+    family_id: str = ""
+    revoked_at: datetime | None = None
+    replaced_by_id: int | None = None
+    user_agent: str | None = None
+    ip_address: str | None = None
+
+
+@dataclass
+class VideoView(Model):
+    id: int
+    video_id: int
+    user_id: int | None = None
+    ip_address: str | None = None
+    user_agent: str | None = None
+    watch_duration: int | None = None
+    viewed_at: datetime | None = None
+
+
+@dataclass
+class Comment(Model):
+    id: int
+    video_id: int
+    content: str
+    user_id: int | None = None
+    facebook_comment_id: str | None = None
+    is_approved: bool = True
+    created_at: datetime | None = None
