@@ -223,6 +223,7 @@ class SecuritySettings:
     login_max_failures: int = _doc("Failed logins per account or IP within the window before 429.", default=5)
     login_window_seconds: float = _doc("Login throttling window.", default=300.0)
     playback_token_minutes: float = _doc("Lifetime of signed playback URLs of private videos.", default=240.0)
+    bcrypt_rounds: int = _doc("bcrypt cost factor (each +1 doubles the time of a login).", default=12)
 
     def validate(self) -> None:
         _check(self.access_token_minutes > 0, "security.access_token_minutes", "must be > 0")
@@ -230,6 +231,7 @@ class SecuritySettings:
         _check(self.login_max_failures >= 1, "security.login_max_failures", "must be >= 1")
         _check(self.login_window_seconds > 0, "security.login_window_seconds", "must be > 0")
         _check(self.playback_token_minutes > 0, "security.playback_token_minutes", "must be > 0")
+        _check(4 <= self.bcrypt_rounds <= 16, "security.bcrypt_rounds", "must be 4-16")
 
 
 SECTIONS: dict[str, type] = {

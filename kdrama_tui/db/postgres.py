@@ -135,9 +135,8 @@ class PostgresDatabase(Database):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
-        async with self.pool.acquire() as conn:
-            async with _translated(), conn.transaction():
-                yield _PGExecutor(conn)
+        async with self.pool.acquire() as conn, _translated(), conn.transaction():
+            yield _PGExecutor(conn)
 
     async def iterate(self, sql: str, params: Params = None, batch: int = 500) -> AsyncIterator[Row]:
         text, args = _args(sql, params)

@@ -70,20 +70,17 @@ class _SQLiteExecutor(Executor):
         self._conn = conn
 
     async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
-        async with _translated():
-            async with self._conn.execute(sql, _params(params)) as cursor:
-                return [dict(r) for r in await cursor.fetchall()]
+        async with _translated(), self._conn.execute(sql, _params(params)) as cursor:
+            return [dict(r) for r in await cursor.fetchall()]
 
     async def fetch_one(self, sql: str, params: Params = None) -> Row | None:
-        async with _translated():
-            async with self._conn.execute(sql, _params(params)) as cursor:
-                row = await cursor.fetchone()
-                return dict(row) if row is not None else None
+        async with _translated(), self._conn.execute(sql, _params(params)) as cursor:
+            row = await cursor.fetchone()
+            return dict(row) if row is not None else None
 
     async def execute(self, sql: str, params: Params = None) -> int:
-        async with _translated():
-            async with self._conn.execute(sql, _params(params)) as cursor:
-                return cursor.rowcount
+        async with _translated(), self._conn.execute(sql, _params(params)) as cursor:
+            return cursor.rowcount
 
     async def execute_many(self, sql: str, params: list[Mapping[str, Any]]) -> None:
         async with _translated():
@@ -105,7 +102,7 @@ def split_statements(script: str) -> list[str]:
             if current.strip():
                 statements.append(current.strip())
             current = ""
-    if current.strip() and not all(l.strip().startswith("--") or not l.strip() for l in current.splitlines()):
+    if current.strip() and not all(line.strip().startswith("--") or not line.strip() for line in current.splitlines()):
         raise ValueError(f"incomplete SQL statement at the end of a script: {current.strip()[:80]}")
     return statements
 

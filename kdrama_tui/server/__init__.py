@@ -1,0 +1,1 @@
+"""The aiohttp application: thin handlers over the domain services."""

@@ -1,0 +1,1 @@
+"""Domain services: the work behind the HTTP handlers, the CLI and the dashboard."""

@@ -1,0 +1,98 @@
+"""The running system's parts, built once from settings and shared by the server, CLI and dashboard."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from kdrama_tui.config import Settings
+from kdrama_tui.db import Database, open_database
+from kdrama_tui.events import EventBus
+from kdrama_tui.models import utcnow
+from kdrama_tui.services.accounts import AccountService
+from kdrama_tui.storage import Storage
+from kdrama_tui.storage.local import LocalStorage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    events: EventBus
+    storage: Storage  # where new files go
+    storages: dict[str, Storage]  # every provider that existing rows may name
+    accounts: AccountService
+    started_at: float = field(default_factory=time.time)
+    # Lets the in-process dashboard act as admin without a password; lives only in this process's memory.
+    local_admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def storage_for(self, provider: str) -> Storage:
+        try:
+            return self.storages[provider]
+        except KeyError:
+            raise RuntimeError(f"files stored on {provider!r} but that provider is not configured") from None
+
+    def spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
+        """Run a long-lived background task; a crash is logged and published, never silent."""
+
+        async def guarded() -> None:
+            try:
+                await factory()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background task %s crashed", name)
+                self.events.publish("system.task_crashed", task=name)
+
+        self._tasks.append(asyncio.create_task(guarded(), name=name))
+
+    async def start_background(self, *, queue: bool = True, ingest: bool = True, schedules: bool = True) -> None:
+        """Start the long-running parts (transcode queue, watch folders, periodic cleanups, backups)."""
+        if schedules:
+            self.spawn("sessions.cleanup", self._sweep_expired_sessions)
+
+    async def _sweep_expired_sessions(self) -> None:
+        while True:
+            removed = await self.db.repos.sessions.delete_expired(utcnow())
+            if removed:
+                log.info("removed %d expired refresh sessions", removed)
+            await asyncio.sleep(3600)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for storage in self.storages.values():
+            await storage.close()
+        await self.db.close()
+
+
+def build_storages(settings: Settings) -> tuple[Storage, dict[str, Storage]]:
+    local = LocalStorage(settings.media_root)
+    return local, {"local": local}
+
+
+async def build_services(settings: Settings, *, migrate: bool = True) -> Services:
+    for folder in (settings.data_dir, settings.uploads_dir, settings.work_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    db = await open_database(settings.database_url, migrate=migrate,
+                             synchronous=settings.database.sqlite_synchronous,
+                             busy_timeout_ms=settings.database.busy_timeout_ms,
+                             pool_size=settings.database.pool_size)
+    events = EventBus()
+    storage, storages = build_storages(settings)
+    return Services(
+        settings=settings, db=db, events=events, storage=storage, storages=storages,
+        accounts=AccountService(db, events, settings.security.bcrypt_rounds),
+    )

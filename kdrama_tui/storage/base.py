@@ -1,0 +1,92 @@
+"""The storage interface used by uploads, the media pipeline, streaming and backups.
+
+Keys are relative, slash-separated names such as ``videos/12/hls/720p/seg_00003.m4s``. They are made by
+the services, never from user input, and are still checked (:func:`validate_key`) so that no provider can
+be led outside its root.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+_SEGMENT = re.compile(r"^[A-Za-z0-9._\-]+$")
+
+
+def validate_key(key: str) -> str:
+    """Refuse keys that are absolute, climb out (``..``), hold NUL/backslashes or odd characters."""
+    if not key or key.startswith("/") or "\\" in key or "\x00" in key:
+        raise ValueError(f"invalid storage key {key!r}")
+    for part in key.split("/"):
+        if part in ("", ".", "..") or not _SEGMENT.match(part):
+            raise ValueError(f"invalid storage key {key!r}")
+    return key
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    sha256: str
+
+
+class Storage(ABC):
+    """One provider. ``provider`` is the value recorded in ``video_files.storage_provider``."""
+
+    provider: str
+
+    @abstractmethod
+    async def put_file(self, key: str, source: Path, *, move: bool = False) -> StoredObject:
+        """Store a local file under ``key`` atomically (readers never see a partial object).
+
+        ``move`` lets a provider take the file instead of copying it (a rename on local disk).
+        """
+
+    @abstractmethod
+    async def put_stream(self, key: str, chunks: AsyncIterator[bytes]) -> StoredObject:
+        """Store bytes as they arrive, atomically, without holding them all in memory."""
+
+    @abstractmethod
+    def read(self, key: str, start: int = 0, end: int | None = None,
+             chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        """Yield the bytes ``[start, end)`` of an object (the whole object by default)."""
+
+    @abstractmethod
+    async def get_to_file(self, key: str, destination: Path) -> None:
+        """Copy an object to a local file (ffmpeg input, restore)."""
+
+    @abstractmethod
+    async def delete(self, key: str) -> None:
+        """Remove an object; a missing one is not an error."""
+
+    async def delete_prefix(self, prefix: str) -> int:
+        count = 0
+        for key in await self.list(prefix):
+            await self.delete(key)
+            count += 1
+        return count
+
+    @abstractmethod
+    async def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    async def size(self, key: str) -> int:
+        """Size in bytes; raises FileNotFoundError for a missing object."""
+
+    @abstractmethod
+    async def list(self, prefix: str = "") -> list[str]:
+        """Every key under ``prefix`` (a folder-like prefix, e.g. ``videos/12/``)."""
+
+    def local_path(self, key: str) -> Path | None:
+        """The file on local disk, where there is one (sendfile, ffmpeg input); None for remote storage."""
+        return None
+
+    async def url(self, key: str, expires_seconds: int) -> str | None:
+        """A short-lived direct URL (presigned S3 GET), or None when objects are served through the app."""
+        return None
+
+    async def close(self) -> None:
+        return None
