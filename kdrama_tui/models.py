@@ -197,6 +197,8 @@ class VideoFile(Model):
     checksum: str
     mime_type: str | None = None
     created_at: datetime | None = None
+    language: str | None = None
+    label: str | None = None
 
 
 @dataclass

@@ -57,7 +57,9 @@ def translate_error(exc: sqlite3.Error) -> DomainError | None:
         if "FOREIGN KEY" in message:
             return ReferenceViolation("the record is referenced by, or refers to, another record")
         if message.startswith(("CHECK constraint failed", "NOT NULL constraint failed")):
-            return ValidationError(f"value not allowed ({message.split(':', 1)[-1].strip()})")
+            detail = message.split(":", 1)[-1].strip()
+            column = re.match(r"[\w.]+", detail)
+            return ValidationError(f"value not allowed for {column.group(0) if column else 'a column'}")
     if isinstance(exc, sqlite3.OperationalError) and ("disk is full" in message or "disk I/O" in message):
         return InsufficientStorage(f"the database could not be written: {message}")
     return None

@@ -15,6 +15,7 @@ from kdrama_tui.db import Database, open_database
 from kdrama_tui.events import EventBus
 from kdrama_tui.models import utcnow
 from kdrama_tui.services.accounts import AccountService
+from kdrama_tui.services.library import Library
 from kdrama_tui.storage import Storage
 from kdrama_tui.storage.local import LocalStorage
 
@@ -29,6 +30,7 @@ class Services:
     storage: Storage  # where new files go
     storages: dict[str, Storage]  # every provider that existing rows may name
     accounts: AccountService
+    library: Library
     started_at: float = field(default_factory=time.time)
     # Lets the in-process dashboard act as admin without a password; lives only in this process's memory.
     local_admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
@@ -95,4 +97,5 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     return Services(
         settings=settings, db=db, events=events, storage=storage, storages=storages,
         accounts=AccountService(db, events, settings.security.bcrypt_rounds),
+        library=Library(db, storage, events),
     )
