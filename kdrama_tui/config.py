@@ -234,6 +234,29 @@ class SecuritySettings:
         _check(4 <= self.bcrypt_rounds <= 16, "security.bcrypt_rounds", "must be 4-16")
 
 
+@dataclass
+class StreamingSettings:
+    cors_origins: str = _doc("Origins allowed to fetch HLS (players on other sites); '*' for any.", default="*")
+    x_accel_redirect: bool = _doc("Let nginx in front send local files (X-Accel-Redirect) instead of aiohttp.",
+                                  default=False)
+    x_accel_prefix: str = _doc("nginx internal location that maps to the storage root.", default="/_media/")
+    segment_max_age: int = _doc("Cache lifetime (s) of segments; they never change once published.",
+                                default=31536000)
+    playlist_max_age: int = _doc("Cache lifetime (s) of playlists.", default=5)
+    views_per_ip_per_minute: int = _doc("View beacons accepted per IP per minute; more are dropped.", default=30)
+    comments_per_ip_per_minute: int = _doc("Comments accepted per IP per minute; more get 429.", default=5)
+    comment_max_length: int = _doc("Longest comment accepted, in characters.", default=2000)
+
+    def validate(self) -> None:
+        _check(self.x_accel_prefix.startswith("/") and self.x_accel_prefix.endswith("/"),
+               "streaming.x_accel_prefix", "must start and end with '/'")
+        _check(self.segment_max_age >= 0, "streaming.segment_max_age", "must be >= 0")
+        _check(self.playlist_max_age >= 0, "streaming.playlist_max_age", "must be >= 0")
+        _check(self.views_per_ip_per_minute >= 1, "streaming.views_per_ip_per_minute", "must be >= 1")
+        _check(self.comments_per_ip_per_minute >= 1, "streaming.comments_per_ip_per_minute", "must be >= 1")
+        _check(1 <= self.comment_max_length <= 100_000, "streaming.comment_max_length", "must be 1-100000")
+
+
 SECTIONS: dict[str, type] = {
     "server": ServerSettings,
     "database": DatabaseSettings,
@@ -243,6 +266,7 @@ SECTIONS: dict[str, type] = {
     "ingest": IngestSettings,
     "backup": BackupSettings,
     "security": SecuritySettings,
+    "streaming": StreamingSettings,
 }
 
 
@@ -257,6 +281,7 @@ class Settings:
     ingest: IngestSettings = field(default_factory=IngestSettings)
     backup: BackupSettings = field(default_factory=BackupSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    streaming: StreamingSettings = field(default_factory=StreamingSettings)
     source_file: str | None = None
 
     # Derived paths; all settings that default to "under data_dir" resolve here.
