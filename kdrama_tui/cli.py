@@ -6,12 +6,12 @@ import argparse
 import sys
 
 from kdrama_tui import __version__
-from kdrama_tui.commands import apikeys, migrate, serve, users
+from kdrama_tui.commands import apikeys, console, migrate, run, serve, users
 from kdrama_tui.commands.common import CommandError
 from kdrama_tui.errors import ConfigError, DomainError
 
-COMMAND_MODULES = [serve, migrate, users, apikeys]
-DEFAULT_COMMAND = "serve"
+COMMAND_MODULES = [run, serve, console, migrate, users, apikeys]
+DEFAULT_COMMAND = "run"
 
 
 def build_parser() -> argparse.ArgumentParser:

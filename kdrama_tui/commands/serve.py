@@ -8,6 +8,7 @@ import logging
 import signal
 
 from kdrama_tui.commands.common import open_services
+from kdrama_tui.logbuffer import configure_logging
 from kdrama_tui.server.app import bound_port, create_app, start_http
 
 log = logging.getLogger("kdrama_tui")
@@ -19,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(to_stderr=True)  # stderr for the service manager; the buffer for attached consoles
     asyncio.run(serve(args))
     return 0
 

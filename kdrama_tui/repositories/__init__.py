@@ -8,6 +8,7 @@ from kdrama_tui.db.base import Executor
 from kdrama_tui.repositories.credentials import ApiKeyRepository, KeyPairRepository, UserSessionRepository
 from kdrama_tui.repositories.engagement import CommentRepository, VideoAnalyticsRepository
 from kdrama_tui.repositories.media import TranscodingJobRepository, VideoFileRepository
+from kdrama_tui.repositories.stats import StatsRepository
 from kdrama_tui.repositories.uploads import UploadChunkRepository, UploadRepository
 from kdrama_tui.repositories.users import UserRepository
 from kdrama_tui.repositories.videos import VideoRepository
@@ -60,3 +61,7 @@ class Repositories:
     @cached_property
     def comments(self) -> CommentRepository:
         return CommentRepository(self.db)
+
+    @cached_property
+    def stats(self) -> StatsRepository:
+        return StatsRepository(self.db)

@@ -15,6 +15,7 @@ from kdrama_tui.db import Database, open_database
 from kdrama_tui.events import EventBus
 from kdrama_tui.models import utcnow
 from kdrama_tui.services.accounts import AccountService
+from kdrama_tui.services.admin import AdminService
 from kdrama_tui.services.library import Library
 from kdrama_tui.storage import Storage
 from kdrama_tui.storage.local import LocalStorage
@@ -35,6 +36,10 @@ class Services:
     # Lets the in-process dashboard act as admin without a password; lives only in this process's memory.
     local_admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    admin: AdminService = field(init=False, repr=False)  # dashboard figures over all the other services
+
+    def __post_init__(self) -> None:
+        self.admin = AdminService(self)
 
     def storage_for(self, provider: str) -> Storage:
         try:

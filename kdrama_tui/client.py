@@ -1,0 +1,230 @@
+"""``AdminClient``: the dashboard's only way to the system, over the HTTP admin API.
+
+The same client serves the all-in-one process (it talks to its own server on loopback with the in-memory
+local admin token) and ``kdrama-tui console`` attached to a server elsewhere (an API key, or a login that
+yields JWTs). Every failure, from a refused connection to a 409, becomes one :class:`ApiError` with a
+message fit for a notification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+class ApiError(Exception):
+    """A failed call: HTTP status (0 when the server was not reached), the API's error code and message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class AdminClient:
+    def __init__(self, base_url: str = DEFAULT_URL, *, api_key: str | None = None,
+                 access_token: str | None = None, refresh_token: str | None = None,
+                 timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.access_token = access_token
+        self.refresh_token = refresh_token
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._refresh_lock = asyncio.Lock()
+
+    # ---- plumbing ----------------------------------------------------------------------------------
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            # No total timeout on the session: the event stream lives as long as the dashboard does.
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=10))
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    def _auth_headers(self) -> dict[str, str]:
+        if self.api_key:
+            return {"X-API-Key": self.api_key}
+        if self.access_token:
+            return {"Authorization": f"Bearer {self.access_token}"}
+        return {}
+
+    @staticmethod
+    async def _error_from(response: aiohttp.ClientResponse) -> ApiError:
+        text = await response.text(errors="replace")
+        code, message = "http_error", text.strip()[:300] or response.reason or f"HTTP {response.status}"
+        try:
+            body = json.loads(text)
+            error = body.get("error") if isinstance(body, dict) else None
+            if isinstance(error, dict):
+                code = str(error.get("code") or code)
+                message = str(error.get("message") or message)
+        except ValueError:
+            pass
+        return ApiError(response.status, code, message)
+
+    def _unreachable(self, exc: BaseException) -> ApiError:
+        if isinstance(exc, TimeoutError):
+            return ApiError(0, "timeout", f"{self.base_url} did not answer within {self.timeout:g} s")
+        return ApiError(0, "unreachable", f"cannot reach {self.base_url}: {exc}")
+
+    async def request(self, method: str, path: str, *, json_body: Any = None,
+                      params: dict[str, Any] | None = None, retry_auth: bool = True) -> Any:
+        """Call the API; the decoded JSON (None for 204), or ApiError."""
+        query = {k: str(v) for k, v in (params or {}).items() if v is not None}
+        try:
+            async with self.session.request(
+                    method, self.base_url + path, json=json_body, params=query, headers=self._auth_headers(),
+                    timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
+                if response.status == 401 and retry_auth and await self._refresh():
+                    return await self.request(method, path, json_body=json_body, params=params, retry_auth=False)
+                if response.status >= 400:
+                    raise await self._error_from(response)
+                if response.status == 204:
+                    return None
+                try:
+                    return await response.json(content_type=None)
+                except ValueError:
+                    raise ApiError(response.status, "bad_response", f"{path} did not answer JSON") from None
+        except ApiError:
+            raise
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise self._unreachable(exc) from None
+
+    async def _refresh(self) -> bool:
+        """Swap an expired access token for a new pair; False when there is nothing to refresh with."""
+        if self.api_key or not self.refresh_token:
+            return False
+        async with self._refresh_lock:
+            old = self.refresh_token
+            try:
+                pair = await self.request("POST", "/api/auth/refresh", json_body={"refresh_token": old},
+                                          retry_auth=False)
+            except ApiError:
+                return False
+            self.access_token = pair.get("access_token")
+            self.refresh_token = pair.get("refresh_token")
+            return bool(self.access_token)
+
+    # ---- auth ----------------------------------------------------------------------------------------
+    async def login(self, login: str, password: str) -> None:
+        """Password login (POST /api/auth/login): the client then carries the JWT pair."""
+        field = "email" if "@" in login else "username"
+        try:
+            pair = await self.request("POST", "/api/auth/login", json_body={field: login, "password": password},
+                                      retry_auth=False)
+        except ApiError as exc:
+            if exc.status in (404, 405):
+                raise ApiError(exc.status, "login_unavailable",
+                               "this server has no password login; sign in with an API key") from None
+            raise
+        self.api_key = None
+        self.access_token = pair.get("access_token")
+        self.refresh_token = pair.get("refresh_token")
+
+    async def logout(self) -> None:
+        if self.refresh_token:
+            with contextlib.suppress(ApiError):  # the session ends on this side either way
+                await self.request("POST", "/api/auth/logout", json_body={"refresh_token": self.refresh_token},
+                                   retry_auth=False)
+        self.access_token = self.refresh_token = None
+
+    # ---- dashboard -----------------------------------------------------------------------------------
+    async def stats(self) -> dict[str, Any]:
+        return await self.request("GET", "/api/admin/stats")
+
+    async def settings(self) -> dict[str, Any]:
+        return await self.request("GET", "/api/admin/settings")
+
+    async def logs(self, level: str = "INFO", limit: int = 500, after: int = 0) -> list[dict[str, Any]]:
+        body = await self.request("GET", "/api/admin/logs", params={"level": level, "limit": limit, "after": after})
+        return body["items"]
+
+    async def recent_events(self, history: int = 50) -> list[dict[str, Any]]:
+        return (await self.request("GET", "/api/admin/events", params={"history": history}))["items"]
+
+    async def stream(self, *, history: int = 50, after: int = 0, logs: str | None = "INFO"
+                     ) -> AsyncIterator[dict[str, Any]]:
+        """Live events (and log records) from /api/admin/events until the connection ends."""
+        params = {"history": history, "after": after}
+        if logs:
+            params["logs"] = logs
+        url = f"{self.base_url}/api/admin/events"
+        query = {k: str(v) for k, v in params.items()}
+        for attempt in (1, 2):
+            try:
+                async with self.session.ws_connect(url, params=query, headers=self._auth_headers(),
+                                                   heartbeat=30.0) as ws:
+                    async for message in ws:
+                        if message.type != aiohttp.WSMsgType.TEXT:
+                            break  # CLOSE, CLOSING, ERROR: the stream is over
+                        try:
+                            item = json.loads(message.data)
+                        except ValueError:
+                            continue
+                        if isinstance(item, dict):
+                            yield item
+                return
+            except aiohttp.WSServerHandshakeError as exc:
+                if exc.status == 401 and attempt == 1 and await self._refresh():
+                    continue
+                code = {401: "unauthorized", 403: "forbidden"}.get(exc.status, "http_error")
+                text = {401: "the server did not accept these credentials",
+                        403: "admin rights required"}.get(exc.status, f"event stream refused: {exc.message}")
+                raise ApiError(exc.status, code, text) from None
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                raise self._unreachable(exc) from None
+
+    # ---- users ---------------------------------------------------------------------------------------
+    async def me(self) -> dict[str, Any]:
+        return await self.request("GET", "/api/me")
+
+    async def users(self) -> list[dict[str, Any]]:
+        return (await self.request("GET", "/api/admin/users"))["items"]
+
+    async def create_user(self, username: str, email: str, password: str, role: str = "user") -> dict[str, Any]:
+        return await self.request("POST", "/api/admin/users", json_body={
+            "username": username, "email": email, "password": password, "role": role})
+
+    async def update_user(self, user_id: int, **changes: Any) -> dict[str, Any]:
+        return await self.request("PATCH", f"/api/admin/users/{int(user_id)}", json_body=changes)
+
+    # ---- API keys ------------------------------------------------------------------------------------
+    async def api_keys(self, user_id: int | None = None) -> list[dict[str, Any]]:
+        return (await self.request("GET", "/api/admin/api-keys", params={"user_id": user_id}))["items"]
+
+    async def issue_api_key(self, user_id: int, name: str = "", expires_days: float | None = None
+                            ) -> dict[str, Any]:
+        """``{"key": plaintext (shown once), "api_key": {...}}``."""
+        return await self.request("POST", "/api/admin/api-keys", json_body={
+            "user_id": int(user_id), "name": name, "expires_days": expires_days})
+
+    async def revoke_api_key(self, key_id: int) -> None:
+        await self.request("DELETE", f"/api/admin/api-keys/{int(key_id)}")
+
+    # ---- uploads -------------------------------------------------------------------------------------
+    async def uploads(self) -> list[dict[str, Any]]:
+        return (await self.request("GET", "/api/admin/uploads"))["items"]
+
+    async def abort_upload(self, upload_id: int) -> None:
+        await self.request("DELETE", f"/api/admin/uploads/{int(upload_id)}")
+
+    @staticmethod
+    def _segment(value: str | int) -> str:
+        return quote(str(value), safe="")

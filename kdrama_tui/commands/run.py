@@ -1,0 +1,36 @@
+"""``kdrama-tui run`` (the default): server, ingester, transcode queue and the dashboard in one process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from kdrama_tui.commands.common import CommandError, settings_from
+from kdrama_tui.logbuffer import configure_logging
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("run", help="run everything, with the dashboard in this terminal (default)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)  # a bad setting stops here, before the screen is taken over
+    # Textual is imported only by the commands that draw, so `serve` and the CLI never load it.
+    from kdrama_tui.app import KdramaApp
+    from kdrama_tui.embedded import EmbeddedSystem
+
+    configure_logging(to_stderr=False)  # log records go to the dashboard's Logs section, not the terminal
+    system = EmbeddedSystem(settings)
+    app = KdramaApp(system=system)
+
+    async def main() -> None:
+        try:
+            await app.run_async()
+        finally:
+            await system.stop()  # no-op when the app already stopped it on exit
+
+    asyncio.run(main())
+    if app.startup_error:
+        raise CommandError(app.startup_error)
+    return int(app.return_code or 0)

@@ -1,0 +1,55 @@
+"""Aggregate queries for the admin dashboard (counts, sums, views per day) across several tables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from kdrama_tui.db.base import Executor
+from kdrama_tui.models import TranscodingJob, Upload
+
+ACTIVE_UPLOAD_STATUSES = ("pending", "uploading")
+
+
+class StatsRepository:
+    def __init__(self, db: Executor) -> None:
+        self.db = db
+
+    async def count_by(self, table: str, column: str) -> dict[str, int]:
+        if (table, column) not in {("videos", "status"), ("transcoding_jobs", "status"), ("uploads", "status")}:
+            raise ValueError(f"no count for {table}.{column}")
+        rows = await self.db.fetch_all(f"SELECT {column} AS k, COUNT(*) AS n FROM {table} GROUP BY {column}")
+        return {str(r["k"]): int(r["n"]) for r in rows}
+
+    async def active_uploads(self, limit: int = 50) -> list[tuple[Upload, str]]:
+        """In-flight upload sessions, oldest first, with the uploader's username."""
+        rows = await self.db.fetch_all(
+            "SELECT u.*, a.username AS uploader FROM uploads u JOIN users a ON a.id = u.user_id "
+            "WHERE u.status IN ('pending', 'uploading') ORDER BY u.created_at, u.id LIMIT :limit",
+            {"limit": limit})
+        return [(Upload.from_row(r), str(r["uploader"])) for r in rows]
+
+    async def active_jobs(self, limit: int = 50) -> list[tuple[TranscodingJob, str]]:
+        """Transcodes running now, with their video's title."""
+        rows = await self.db.fetch_all(
+            "SELECT j.*, v.title AS video_title FROM transcoding_jobs j JOIN videos v ON v.id = j.video_id "
+            "WHERE j.status = 'processing' ORDER BY j.started_at, j.id LIMIT :limit", {"limit": limit})
+        return [(TranscodingJob.from_row(r), str(r["video_title"])) for r in rows]
+
+    async def stored_bytes(self) -> dict[str, dict[str, int]]:
+        """Bytes and files recorded per storage provider."""
+        rows = await self.db.fetch_all(
+            "SELECT storage_provider AS p, COALESCE(SUM(file_size), 0) AS b, COUNT(*) AS n "
+            "FROM video_files GROUP BY storage_provider")
+        return {str(r["p"]): {"bytes": int(r["b"]), "files": int(r["n"])} for r in rows}
+
+    async def views_per_day(self, since: datetime) -> dict[str, int]:
+        """``{"YYYY-MM-DD": views}`` (UTC days) for views at or after ``since``; days without views absent."""
+        if self.db.dialect == "postgresql":
+            day = "to_char(viewed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+        else:
+            day = "substr(viewed_at, 1, 10)"  # stored as UTC text 'YYYY-MM-DD HH:MM:SS.ffffff'
+        rows: list[dict[str, Any]] = await self.db.fetch_all(
+            f"SELECT {day} AS d, COUNT(*) AS n FROM video_analytics WHERE viewed_at >= :since GROUP BY {day}",
+            {"since": since})
+        return {str(r["d"]): int(r["n"]) for r in rows}
