@@ -171,7 +171,7 @@ class KdramaApp(App[None]):
 
     def on_stream_state_changed(self, message: StreamStateChanged) -> None:
         if not message.connected:
-            self.notify(f"live updates paused: {message.detail}", severity="warning", timeout=6)
+            self.notify(f"live updates paused: {message.detail}", severity="warning", timeout=6, markup=False)
 
     # ---- navigation and commands -------------------------------------------------------------------
     def action_section(self, mode: str) -> None:
@@ -213,7 +213,7 @@ class KdramaApp(App[None]):
         """One place where failures become notifications, never tracebacks on the screen."""
         error = worker.error
         text = error.message if isinstance(error, ApiError) else self._unexpected(error)
-        self.notify(text, title=worker.description or "failed", severity="error", timeout=8)
+        self.notify(text, title=worker.description or "failed", severity="error", timeout=8, markup=False)
 
     @staticmethod
     def _unexpected(error: BaseException | None) -> str:

@@ -65,7 +65,7 @@ class ApiKeysScreen(SectionScreen):
 
     def action_issue(self) -> None:
         if not any(u.get("is_active") for u in self.users):
-            self.notify("no active account to issue a key to", severity="warning")
+            self.notify("no active account to issue a key to", severity="warning", markup=False)
             return
 
         def chosen(request: KeyRequest | None) -> None:
@@ -86,10 +86,10 @@ class ApiKeysScreen(SectionScreen):
     def action_revoke(self) -> None:
         key = self.keys.get(self.selected_key(self.query_one("#keys", DataTable)) or "")
         if key is None:
-            self.notify("no key selected", severity="warning")
+            self.notify("no key selected", severity="warning", markup=False)
             return
         if not key["is_active"]:
-            self.notify(f"key {key['id']} is already revoked", severity="warning")
+            self.notify(f"key {key['id']} is already revoked", severity="warning", markup=False)
             return
         label = f"{key['key_prefix']}… of {key['username']}" + (f" ({key['name']})" if key.get("name") else "")
         self.confirm(f"Revoke API key {label}? It stops working at once.",

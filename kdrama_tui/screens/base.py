@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.timer import Timer
@@ -103,7 +104,7 @@ class SectionScreen(Screen[None]):
         self.run_worker(work(), group=f"{self.SECTION}.change", description=description, exit_on_error=False)
 
     def on_action_succeeded(self, message: ActionSucceeded) -> None:
-        self.notify(message.text, timeout=4)
+        self.notify(message.text, timeout=4, markup=False)
         self.reload()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -135,7 +136,8 @@ class SectionScreen(Screen[None]):
         previous = SectionScreen.selected_key(table)
         table.clear()
         for key, cells in rows:
-            table.add_row(*cells, key=key)
+            # Text, not str: DataTable parses str cells as markup, and titles or filenames may hold '['.
+            table.add_row(*(Text(c) if isinstance(c, str) else c for c in cells), key=key)
         if previous is not None:
             with contextlib.suppress(Exception):  # that row is gone; the cursor stays where clear() left it
                 table.move_cursor(row=table.get_row_index(previous), animate=False)

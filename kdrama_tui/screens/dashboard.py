@@ -38,9 +38,9 @@ class DashboardScreen(SectionScreen):
 
     def compose_body(self) -> ComposeResult:
         with Grid(id="tiles"):
-            yield Static("…", id="server", classes="tile")
-            yield Static("…", id="videos", classes="tile")
-            yield Static("…", id="work", classes="tile")
+            yield Static("…", id="server", classes="tile", markup=False)
+            yield Static("…", id="videos", classes="tile", markup=False)
+            yield Static("…", id="work", classes="tile", markup=False)
             with Vertical(id="views", classes="tile"):
                 yield Static("…", id="views-today")
                 yield Sparkline([], id="views-spark")

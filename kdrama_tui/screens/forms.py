@@ -24,9 +24,9 @@ class FormModal(ModalScreen[T | None], Generic[T]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.TITLE_TEXT, classes="question")
+            yield Label(self.TITLE_TEXT, classes="question", markup=False)
             yield from self.compose_fields()
-            yield Static("", id="form-error", classes="error")
+            yield Static("", id="form-error", classes="error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button(self.SUBMIT_LABEL, id="submit", variant="primary")
                 yield Button("Cancel", id="cancel")

@@ -69,8 +69,8 @@ class KeyIssuedModal(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="key-issued"):
-            yield Label(f"New API key for {self.owner}", classes="question")
-            yield Static(self.key, id="secret")
+            yield Label(f"New API key for {self.owner}", classes="question", markup=False)
+            yield Static(self.key, id="secret", markup=False)
             yield Static("Store it now: it is not shown again. Send it as the X-API-Key header.", classes="hint")
             with Horizontal(classes="buttons"):
                 yield Button("Copy (c)", id="copy")
@@ -87,7 +87,7 @@ class KeyIssuedModal(ModalScreen[None]):
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.key)  # OSC 52: reaches the admin's own clipboard over SSH too
-        self.notify("copied to the clipboard (if the terminal allows it)")
+        self.notify("copied to the clipboard (if the terminal allows it)", markup=False)
 
     def action_close(self) -> None:
         self.dismiss(None)

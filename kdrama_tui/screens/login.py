@@ -29,8 +29,8 @@ class LoginScreen(ModalScreen[Credentials | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="login"):
-            yield Label(f"Sign in to {self.url} as an admin", classes="question")
-            yield Static(self.problem, id="problem", classes="error")
+            yield Label(f"Sign in to {self.url} as an admin", classes="question", markup=False)
+            yield Static(self.problem, id="problem", classes="error", markup=False)
             yield Input(placeholder="username or email", id="login-name")
             yield Input(placeholder="password", password=True, id="login-password")
             yield Label("or an API key of an admin account:")

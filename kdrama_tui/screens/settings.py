@@ -37,7 +37,7 @@ class SettingsScreen(SectionScreen):
             self.body = body
 
     def compose_body(self) -> ComposeResult:
-        yield Static("", id="source", classes="toolbar muted")
+        yield Static("", id="source", classes="toolbar muted", markup=False)
         table: DataTable[str] = DataTable(id="settings", cursor_type="row", zebra_stripes=True)
         table.add_columns("Setting", "Value")
         yield table

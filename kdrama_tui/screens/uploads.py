@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -64,14 +65,14 @@ class UploadsScreen(SectionScreen):
         percent = percent_from(data)
         table = self.query_one("#uploads", DataTable)
         if key in self.uploads and percent is not None:
-            table.update_cell(key, PROGRESS_COLUMN, text_bar(percent))
+            table.update_cell(key, PROGRESS_COLUMN, Text(text_bar(percent)))
         elif key not in self.uploads:
             self.mark_stale()
 
     def action_abort(self) -> None:
         upload = self.uploads.get(self.selected_key(self.query_one("#uploads", DataTable)) or "")
         if upload is None:
-            self.notify("no upload selected", severity="warning")
+            self.notify("no upload selected", severity="warning", markup=False)
             return
         self.confirm(f"Abort the upload of {upload['filename']} by {upload.get('uploader', '?')}? "
                      "Its received bytes are deleted.",

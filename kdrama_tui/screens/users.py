@@ -57,7 +57,7 @@ class UsersScreen(SectionScreen):
         key = self.selected_key(self.query_one("#users", DataTable))
         user = self.users.get(key) if key else None
         if user is None:
-            self.notify("no user selected", severity="warning")
+            self.notify("no user selected", severity="warning", markup=False)
         return user
 
     # ---- actions ---------------------------------------------------------------------------------

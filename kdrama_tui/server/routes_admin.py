@@ -269,6 +269,7 @@ async def _close_sockets(app: web.Application) -> None:
 
 
 def setup(app: web.Application) -> None:
+    logbuffer.get_buffer()  # capture from now on, whichever command built the app
     app[_SOCKETS] = weakref.WeakSet()
     app.on_shutdown.append(_close_sockets)
     r = app.router

@@ -37,7 +37,7 @@ class ProgressRow(Horizontal):
         self.initial = percent
 
     def compose(self) -> ComposeResult:
-        yield Label(truncate(self.label_text, 40), classes="progress-label")
+        yield Label(truncate(self.label_text, 40), classes="progress-label", markup=False)
         # Always a known total: an indeterminate bar animates 15 times a second, even when idle.
         yield ProgressBar(total=100, show_eta=False, show_percentage=True)
 

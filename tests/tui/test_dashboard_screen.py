@@ -1,0 +1,75 @@
+"""Dashboard: figures from the server, and live progress from the event stream (no polling)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.widgets import ProgressBar, RichLog, Sparkline, Static
+
+from kdrama_tui.messages import ServerEventReceived
+from kdrama_tui.models import utcnow
+from tests.support.console import Recorder, Served, settle, wait_until
+
+
+def _text(pilot: Any, selector: str) -> str:
+    return str(pilot.app.screen.query_one(selector, Static).render())
+
+
+def _bar(pilot: Any, row_id: str) -> float | None:
+    rows = pilot.app.screen.query(f"#{row_id}")
+    return rows.first().query_one(ProgressBar).percentage * 100 if rows else None
+
+
+async def test_figures_and_live_progress(served: Served, dashboard: Any, recorder: Recorder) -> None:
+    repos = served.svc.db.repos
+    admin = served.admin.id
+    for status in ("ready", "ready", "failed"):
+        video = await repos.videos.create({"title": f"{status} one", "uploader_user_id": admin, "status": status})
+    await repos.analytics.create({"video_id": video.id, "viewed_at": utcnow()})
+    upload = await repos.uploads.create({"user_id": admin, "filename": "[ep01].mkv", "total_size": 400,
+                                         "total_chunks": 4, "status": "uploading"})
+    async with dashboard() as pilot:
+        assert pilot.app.current_mode == "dashboard"
+        assert "total 3" in _text(pilot, "#videos") and "ready 2" in _text(pilot, "#videos")
+        assert "failed 1" in _text(pilot, "#videos")
+        assert "uploads 1" in _text(pilot, "#work")
+        assert _text(pilot, "#views-today") == "today 1"
+        assert pilot.app.screen.query_one("#views-spark", Sparkline).data[-1] == 1
+        assert served.url in _text(pilot, "#server")
+        assert _bar(pilot, f"upload-{upload.id}") == 0
+
+        # Progress events move the bar without a reload.
+        served.svc.events.publish("upload.progress", upload_id=upload.id, percent=40.0)
+        await wait_until(pilot, lambda: _bar(pilot, f"upload-{upload.id}") == 40.0, what="upload bar at 40%")
+        assert any(m.event["type"] == "upload.progress" for m in recorder.of(ServerEventReceived))
+
+        # A transcode starting appears after the debounced reload; its progress comes from events.
+        busy = await repos.videos.create({"title": "Crash Landing", "uploader_user_id": admin,
+                                          "status": "processing"})
+        job = await repos.jobs.create({"video_id": busy.id, "status": "processing", "provider": "local_server",
+                                       "started_at": utcnow()})
+        served.svc.events.publish("job.started", job_id=job.id, video_id=busy.id)
+        await wait_until(pilot, lambda: _bar(pilot, f"job-{job.id}") is not None, what="transcode row")
+        await settle(pilot)
+        assert "total 4" in _text(pilot, "#videos")
+        served.svc.events.publish("job.progress", job_id=job.id, progress=75)
+        await wait_until(pilot, lambda: _bar(pilot, f"job-{job.id}") == 75.0, what="job bar at 75%")
+
+        # Finished work leaves the panel; the upload's bar goes at once.
+        await repos.uploads.update(upload.id, {"status": "completed"})
+        served.svc.events.publish("upload.completed", upload_id=upload.id)
+        await wait_until(pilot, lambda: _bar(pilot, f"upload-{upload.id}") is None, what="upload row gone")
+
+        lines = [line.text for line in pilot.app.screen.query_one("#events", RichLog).lines]
+        assert any("job.progress" in line and f"job_id={job.id}" in line for line in lines)
+        assert any("upload.completed" in line for line in lines)
+
+
+async def test_refresh_key_reloads(served: Served, dashboard: Any) -> None:
+    async with dashboard(size=(80, 24)) as pilot:
+        assert "total 0" in _text(pilot, "#videos")
+        await served.svc.db.repos.videos.create({"title": "Quiet add", "uploader_user_id": served.admin.id,
+                                                 "status": "ready"})  # no event: only a refresh shows it
+        await pilot.press("r")
+        await settle(pilot)
+        assert "total 1" in _text(pilot, "#videos")
