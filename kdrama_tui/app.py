@@ -62,11 +62,15 @@ class KdramaApp(App[None]):
     ]
 
     def __init__(self, client: AdminClient | None = None, *, system: EmbeddedSystem | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 client_class: type[AdminClient] = AdminClient) -> None:
+        """``client`` for a server elsewhere, or ``system`` to start one here; ``clock`` and
+        ``client_class`` exist so tests can freeze time and pin volatile figures."""
         super().__init__()
         self.client = client
         self.system = system
         self.clock = clock
+        self.client_class = client_class
         self.connected = False
         self.startup_error: str | None = None
         self.server_events: Signal[dict[str, Any]] = Signal(self, "server-events")
@@ -91,7 +95,7 @@ class KdramaApp(App[None]):
         assert self.system is not None
         self.status("Starting the server…")
         connection = await self.system.start()
-        self.client = AdminClient(connection.base_url, access_token=connection.token)
+        self.client = self.client_class(connection.base_url, access_token=connection.token)
         await self.client.stats()
         self.post_message(Connected())
 
@@ -224,6 +228,7 @@ class KdramaApp(App[None]):
     async def on_unmount(self) -> None:
         self.workers.cancel_group(self, "events")
         if self.client is not None:
+            await self.client.logout()  # a password sign-in's refresh token dies with the console
             await self.client.close()
         if self.system is not None:
             await self.system.stop()

@@ -88,11 +88,12 @@ class AdminClient:
                       params: dict[str, Any] | None = None, retry_auth: bool = True) -> Any:
         """Call the API; the decoded JSON (None for 204), or ApiError."""
         query = {k: str(v) for k, v in (params or {}).items() if v is not None}
+        used_token = self.access_token
         try:
             async with self.session.request(
                     method, self.base_url + path, json=json_body, params=query, headers=self._auth_headers(),
                     timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
-                if response.status == 401 and retry_auth and await self._refresh():
+                if response.status == 401 and retry_auth and await self._refresh(used_token):
                     return await self.request(method, path, json_body=json_body, params=params, retry_auth=False)
                 if response.status >= 400:
                     raise await self._error_from(response)
@@ -107,11 +108,13 @@ class AdminClient:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise self._unreachable(exc) from None
 
-    async def _refresh(self) -> bool:
+    async def _refresh(self, expired: str | None) -> bool:
         """Swap an expired access token for a new pair; False when there is nothing to refresh with."""
         if self.api_key or not self.refresh_token:
             return False
         async with self._refresh_lock:
+            if self.access_token != expired:
+                return True  # another call refreshed while this one waited: rotating again would be waste
             old = self.refresh_token
             try:
                 pair = await self.request("POST", "/api/auth/refresh", json_body={"refresh_token": old},
@@ -168,6 +171,7 @@ class AdminClient:
         url = f"{self.base_url}/api/admin/events"
         query = {k: str(v) for k, v in params.items()}
         for attempt in (1, 2):
+            used_token = self.access_token
             try:
                 async with self.session.ws_connect(url, params=query, headers=self._auth_headers(),
                                                    heartbeat=30.0) as ws:
@@ -182,7 +186,7 @@ class AdminClient:
                             yield item
                 return
             except aiohttp.WSServerHandshakeError as exc:
-                if exc.status == 401 and attempt == 1 and await self._refresh():
+                if exc.status == 401 and attempt == 1 and await self._refresh(used_token):
                     continue
                 code = {401: "unauthorized", 403: "forbidden"}.get(exc.status, "http_error")
                 text = {401: "the server did not accept these credentials",

@@ -84,3 +84,25 @@ def text_bar(percent: float | None, width: int = 12) -> str:
     value = max(0.0, min(100.0, float(percent)))
     filled = round(width * value / 100)
     return f"{'█' * filled}{'░' * (width - filled)} {value:3.0f}%"
+
+
+def short_date(value: Any) -> str:
+    moment = parse_time(value)
+    return moment.strftime("%Y-%m-%d") if moment else "-"
+
+
+def ago(value: Any, now: float) -> str:
+    """How long before ``now`` (epoch seconds): ``just now``, ``5m ago``, ``3h ago``, ``2d ago``, else a date."""
+    moment = parse_time(value)
+    if moment is None:
+        return "-"
+    seconds = now - moment.timestamp()
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h ago"
+    if seconds < 60 * 86400:
+        return f"{int(seconds // 86400)}d ago"
+    return moment.strftime("%Y-%m-%d")

@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
-from kdrama_tui.formatting import parse_time, short_time
+from kdrama_tui.formatting import ago, parse_time, short_date
 from kdrama_tui.messages import ActionSucceeded
 from kdrama_tui.screens.base import SectionScreen
 from kdrama_tui.screens.key_forms import IssueKeyModal, KeyIssuedModal, KeyRequest
@@ -57,10 +57,11 @@ class ApiKeysScreen(SectionScreen):
     def on_api_keys_screen_loaded(self, message: Loaded) -> None:
         self.users = message.users
         self.keys = {str(k["id"]): k for k in message.keys}
+        now = self.kapp.clock()
         self.fill_table(self.query_one("#keys", DataTable), (
             (str(k["id"]), (str(k["id"]), k["username"], k.get("name") or "-", f"{k['key_prefix']}…",
-                            self.state(k), short_time(k.get("expires_at")) if k.get("expires_at") else "never",
-                            short_time(k.get("last_used_at")), short_time(k.get("created_at"))))
+                            self.state(k), short_date(k.get("expires_at")) if k.get("expires_at") else "never",
+                            ago(k.get("last_used_at"), now), short_date(k.get("created_at"))))
             for k in message.keys))
 
     def action_issue(self) -> None:

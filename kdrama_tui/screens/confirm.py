@@ -26,8 +26,9 @@ class ConfirmModal(ModalScreen[bool]):
         with Vertical(classes="dialog"):
             yield Label(self.question, classes="question", markup=False)
             with Horizontal(classes="buttons"):
-                yield Button(f"{self.yes_label} (y)", id="yes", variant="error" if self.danger else "primary")
-                yield Button("No (n)", id="no")
+                yield Button(f"{self.yes_label} (y)", id="yes", variant="error" if self.danger else "primary",
+                             compact=True)
+                yield Button("No (n)", id="no", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()  # the safe answer is the default

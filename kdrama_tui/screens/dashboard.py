@@ -97,10 +97,11 @@ class DashboardScreen(SectionScreen):
         if "error" in data:
             lines.append(f"disk: {data['error']}")
         else:
-            lines.append(f"disk {human_bytes(data['used'])} of {human_bytes(data['total'])}, "
-                         f"{human_bytes(data['free'])} free")
+            lines.append(f"disk {human_bytes(data['free'])} free of {human_bytes(data['total'])}")
         storage = disk["storage"]
-        lines.append(f"media {human_bytes(storage['bytes'])} in {storage['files']} files ({storage['provider']})")
+        files = storage["files"]
+        lines.append(f"media {human_bytes(storage['bytes'])}, {files} file{'' if files == 1 else 's'} "
+                     f"({storage['provider']})")
         return "\n".join(lines)
 
     def _show_active(self, stats: dict[str, Any]) -> None:

@@ -28,8 +28,8 @@ class FormModal(ModalScreen[T | None], Generic[T]):
             yield from self.compose_fields()
             yield Static("", id="form-error", classes="error", markup=False)
             with Horizontal(classes="buttons"):
-                yield Button(self.SUBMIT_LABEL, id="submit", variant="primary")
-                yield Button("Cancel", id="cancel")
+                yield Button(self.SUBMIT_LABEL, id="submit", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
 
     def compose_fields(self) -> ComposeResult:
         yield from ()

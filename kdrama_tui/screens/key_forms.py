@@ -42,11 +42,12 @@ class IssueKeyModal(FormModal[KeyRequest]):
     def compose_fields(self) -> ComposeResult:
         yield self.field("For")
         yield Select([(f"{u['username']} ({u['role']})", u["id"]) for u in self.users], id="user",
-                     prompt="choose an account")
+                     prompt="choose an account", compact=True)
         yield self.field("Name (to tell keys apart)")
-        yield Input(placeholder="name", id="name", validators=[Length(maximum=100)])
+        yield Input(placeholder="name", id="name", validators=[Length(maximum=100)], compact=True)
         yield self.field("Expires after days (empty: never)")
-        yield Input(placeholder="days", id="expires", validators=[Function(_days_ok, "a number of days > 0")])
+        yield Input(placeholder="days", id="expires", validators=[Function(_days_ok, "a number of days > 0")],
+                    compact=True)
 
     def collect(self) -> KeyRequest:
         user = self.query_one("#user", Select).value
@@ -73,8 +74,8 @@ class KeyIssuedModal(ModalScreen[None]):
             yield Static(self.key, id="secret", markup=False)
             yield Static("Store it now: it is not shown again. Send it as the X-API-Key header.", classes="hint")
             with Horizontal(classes="buttons"):
-                yield Button("Copy (c)", id="copy")
-                yield Button("Done", id="done", variant="primary")
+                yield Button("Copy (c)", id="copy", compact=True)
+                yield Button("Done", id="done", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#done", Button).focus()

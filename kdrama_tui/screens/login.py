@@ -31,13 +31,13 @@ class LoginScreen(ModalScreen[Credentials | None]):
         with Vertical(classes="dialog", id="login"):
             yield Label(f"Sign in to {self.url} as an admin", classes="question", markup=False)
             yield Static(self.problem, id="problem", classes="error", markup=False)
-            yield Input(placeholder="username or email", id="login-name")
-            yield Input(placeholder="password", password=True, id="login-password")
+            yield Input(placeholder="username or email", id="login-name", compact=True)
+            yield Input(placeholder="password", password=True, id="login-password", compact=True)
             yield Label("or an API key of an admin account:")
-            yield Input(placeholder="kd_…", password=True, id="login-key")
+            yield Input(placeholder="kd_…", password=True, id="login-key", compact=True)
             with Horizontal(classes="buttons"):
-                yield Button("Sign in", id="sign-in", variant="primary")
-                yield Button("Quit", id="quit")
+                yield Button("Sign in", id="sign-in", variant="primary", compact=True)
+                yield Button("Quit", id="quit", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#problem", Static).display = bool(self.problem)

@@ -26,9 +26,9 @@ class NewUser:
 def _password_inputs() -> ComposeResult:
     yield FormModal.field("Password (at least 8 characters)")
     yield Input(placeholder="password", password=True, id="password",
-                validators=[Length(minimum=MIN_PASSWORD, maximum=1024)])
+                validators=[Length(minimum=MIN_PASSWORD, maximum=1024)], compact=True)
     yield FormModal.field("Password again")
-    yield Input(placeholder="password again", password=True, id="password2")
+    yield Input(placeholder="password again", password=True, id="password2", compact=True)
 
 
 class NewUserModal(FormModal[NewUser]):
@@ -37,13 +37,14 @@ class NewUserModal(FormModal[NewUser]):
 
     def compose_fields(self) -> ComposeResult:
         yield self.field("Username (3-50 letters, digits, . _ -)")
-        yield Input(placeholder="username", id="username", validators=[Regex(USERNAME_PATTERN)])
+        yield Input(placeholder="username", id="username", validators=[Regex(USERNAME_PATTERN)], compact=True)
         yield self.field("Email")
         yield Input(placeholder="email", id="email",
-                    validators=[Regex(EMAIL_PATTERN), Function(lambda v: len(v) <= 100, "at most 100 characters")])
+                    validators=[Regex(EMAIL_PATTERN), Function(lambda v: len(v) <= 100, "at most 100 characters")],
+                    compact=True)
         yield from _password_inputs()
         yield self.field("Role")
-        yield Select([("user", "user"), ("admin", "admin")], value="user", allow_blank=False, id="role")
+        yield Select([("user", "user"), ("admin", "admin")], value="user", allow_blank=False, id="role", compact=True)
 
     def collect(self) -> NewUser:
         password = self.query_one("#password", Input).value

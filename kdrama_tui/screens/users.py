@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
-from kdrama_tui.formatting import short_time
+from kdrama_tui.formatting import ago, short_date
 from kdrama_tui.screens.base import SectionScreen
 from kdrama_tui.screens.user_forms import NewUser, NewUserModal, PasswordModal
 
@@ -47,10 +47,11 @@ class UsersScreen(SectionScreen):
 
     def on_users_screen_loaded(self, message: Loaded) -> None:
         self.users = {str(u["id"]): u for u in message.users}
+        now = self.kapp.clock()
         self.fill_table(self.query_one("#users", DataTable), (
             (str(u["id"]), (str(u["id"]), u["username"], u["email"], u["role"],
-                            "yes" if u["is_active"] else "no", short_time(u.get("last_login_at")),
-                            short_time(u.get("created_at"))))
+                            "yes" if u["is_active"] else "no", ago(u.get("last_login_at"), now),
+                            short_date(u.get("created_at"))))
             for u in message.users))
 
     def selected(self) -> dict[str, Any] | None:

@@ -125,8 +125,8 @@ async def goto(pilot: Pilot[Any], key: str, mode: str) -> None:
 async def type_into(pilot: Pilot[Any], selector: str, text: str) -> None:
     """Put ``text`` in an Input as typing would (the value, then the same Changed events)."""
     widget = pilot.app.screen.query_one(selector)
-    widget.focus()
-    await pilot.pause()
+    # A dialog that has just opened may still move focus to its first field: insist until it sticks.
+    await wait_until(pilot, lambda: widget.focus() and pilot.app.focused is widget, what=f"focus on {selector}")
     widget.value = text  # type: ignore[attr-defined]
     await pilot.pause()
 

@@ -9,9 +9,21 @@ from textual.widgets import Static
 
 from kdrama_tui.app import KdramaApp
 from kdrama_tui.client import AdminClient
+from kdrama_tui.config import Settings
 from kdrama_tui.screens.login import LoginScreen
 from kdrama_tui.widgets.nav import SECTIONS
-from tests.support.console import Recorder, Served, connected, free_port, goto, settle, type_into, wait_until
+from tests.support.console import (
+    Recorder,
+    Served,
+    connected,
+    free_port,
+    goto,
+    serve,
+    settle,
+    table_rows,
+    type_into,
+    wait_until,
+)
 
 
 def _problem(app: Any) -> str:
@@ -44,15 +56,45 @@ async def test_a_non_admin_or_wrong_key_is_refused_with_a_message(served: Served
         await wait_until(pilot, lambda: app.return_code is not None, what="exit")
 
 
-async def test_password_sign_in_when_the_server_has_no_login(served: Served) -> None:
+async def test_password_sign_in_then_tokens_refresh_by_themselves(settings: Settings) -> None:
+    settings.security.access_token_minutes = 1 / 60  # 1 s: the test outlives its first access token
+    served = await serve(settings)
+    try:
+        app = KdramaApp(AdminClient(served.url))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen), what="sign-in screen")
+            await type_into(pilot, "#login-name", "root")
+            await type_into(pilot, "#login-password", "password123")
+            await pilot.press("enter")
+            await connected(pilot)
+            client = app.client
+            assert client is not None and client.api_key is None and client.access_token
+            first_token = client.access_token
+            await pilot.pause(2.5)  # the access token has expired by now
+            await goto(pilot, "5", "users")
+            assert [r[1] for r in table_rows(app, "#users")] == ["root"]
+            assert client.access_token != first_token  # refreshed on the 401, without asking again
+    finally:
+        await served.close()
+
+
+async def test_password_sign_in_refusals(served: Served) -> None:
+    await served.svc.accounts.create_user("viewer", "viewer@example.com", "password123")
     app = KdramaApp(AdminClient(served.url))
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen), what="sign-in screen")
         await type_into(pilot, "#login-name", "root")
+        await type_into(pilot, "#login-password", "not the password")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen) and _problem(app), what="refusal")
+        assert _problem(app) == "wrong username or password"
+        await type_into(pilot, "#login-name", "viewer@example.com")
         await type_into(pilot, "#login-password", "password123")
         await pilot.press("enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen) and _problem(app), what="answer")
-        assert _problem(app) in ("this server has no password login; sign in with an API key",)
+        await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen) and "admin" in _problem(app),
+                         what="non-admin refusal")
+        assert _problem(app) == "admin rights required"
+        assert not app.connected
 
 
 async def test_an_unreachable_server_is_a_message(served: Served) -> None:
