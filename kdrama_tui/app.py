@@ -31,6 +31,7 @@ from kdrama_tui.messages import (
     StreamStateChanged,
 )
 from kdrama_tui.screens.api_keys import ApiKeysScreen
+from kdrama_tui.screens.base import RESYNC_EVENT
 from kdrama_tui.screens.dashboard import DashboardScreen
 from kdrama_tui.screens.login import Credentials, LoginScreen
 from kdrama_tui.screens.logs import LogsScreen
@@ -77,6 +78,8 @@ class KdramaApp(App[None]):
         self.server_logs: Signal[dict[str, Any]] = Signal(self, "server-logs")
         self.recent_events: deque[dict[str, Any]] = deque(maxlen=100)
         self._last_event_id = 0
+        self._boot: str | None = None  # which server process the event ids belong to
+        self.stream_up: bool | None = None  # None until the first connection
 
     def get_default_screen(self) -> Screen[Any]:
         return StartupScreen()
@@ -147,11 +150,17 @@ class KdramaApp(App[None]):
         while True:
             try:
                 first = True
-                async for item in self.client.stream(history=50, after=self._last_event_id, logs="INFO"):
+                async for item in self.client.stream(history=50, after=self._last_event_id, boot=self._boot,
+                                                     logs="INFO"):
                     if first:
                         self.post_message(StreamStateChanged(True))
                         first, delay = False, 1.0
-                    if item.get("kind") == "log":
+                    kind = item.get("kind")
+                    if kind == "hello":
+                        if item.get("boot") != self._boot:
+                            self._last_event_id = 0  # a restarted server counts from 1 again
+                        self._boot = str(item.get("boot"))
+                    elif kind == "log":
                         self.post_message(LogRecordReceived(item))
                     else:
                         self._last_event_id = max(self._last_event_id, int(item.get("id") or 0))
@@ -174,8 +183,16 @@ class KdramaApp(App[None]):
         self.server_logs.publish(message.record)
 
     def on_stream_state_changed(self, message: StreamStateChanged) -> None:
+        # Only changes are news: a server that stays away must not raise a toast at every retry.
+        if message.connected == self.stream_up:
+            return
+        was_up, self.stream_up = self.stream_up, message.connected
         if not message.connected:
             self.notify(f"live updates paused: {message.detail}", severity="warning", timeout=6, markup=False)
+        elif was_up is False:
+            self.notify("live updates resumed", timeout=4, markup=False)
+            # Every section, shown or not, catches up on what happened while the stream was down.
+            self.server_events.publish({"type": RESYNC_EVENT, "data": {}})
 
     # ---- navigation and commands -------------------------------------------------------------------
     def action_section(self, mode: str) -> None:

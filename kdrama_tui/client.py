@@ -162,10 +162,12 @@ class AdminClient:
     async def recent_events(self, history: int = 50) -> list[dict[str, Any]]:
         return (await self.request("GET", "/api/admin/events", params={"history": history}))["items"]
 
-    async def stream(self, *, history: int = 50, after: int = 0, logs: str | None = "INFO"
-                     ) -> AsyncIterator[dict[str, Any]]:
+    async def stream(self, *, history: int = 50, after: int = 0, boot: str | None = None,
+                     logs: str | None = "INFO") -> AsyncIterator[dict[str, Any]]:
         """Live events (and log records) from /api/admin/events until the connection ends."""
-        params = {"history": history, "after": after}
+        params: dict[str, Any] = {"history": history, "after": after}
+        if boot:
+            params["boot"] = boot
         if logs:
             params["logs"] = logs
         url = f"{self.base_url}/api/admin/events"

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from kdrama_tui.app import KdramaApp
 
 
+RESYNC_EVENT = "console.resync"  # not from the server: the stream came back, events may have been missed
+
+
 class SectionScreen(Screen[None]):
     SECTION: ClassVar[str] = ""
     # Event types (prefixes) after which this section's data is out of date.
@@ -63,8 +66,11 @@ class SectionScreen(Screen[None]):
 
     # ---- live updates ----------------------------------------------------------------------------
     def _on_server_event(self, event: dict[str, Any]) -> None:
-        self.on_server_event(event)
         kind = str(event.get("type", ""))
+        if kind == RESYNC_EVENT:
+            self.mark_stale()
+            return
+        self.on_server_event(event)
         # Progress arrives about once a second per transfer: screens apply it directly, never refetch.
         if self.RELOAD_ON and kind.startswith(self.RELOAD_ON) and not kind.endswith(".progress"):
             self.mark_stale()

@@ -181,14 +181,19 @@ def _log_message(record: dict[str, Any]) -> dict[str, Any]:
 async def events(request: web.Request) -> web.StreamResponse:
     """Live events as a WebSocket (plain GET: the recent history as JSON).
 
-    Query: ``history`` (recent events sent first, default 50), ``after`` (only events with a larger id,
-    for reconnecting), ``logs`` (also stream log records at or above this level, e.g. ``INFO``).
-    Each WebSocket message is a JSON object with ``kind`` = ``event`` (id, type, ts, data) or ``log``.
+    Query: ``history`` (recent events sent first, default 50), ``after`` + ``boot`` (on reconnecting: only
+    events after that id, if the server has not restarted since the ``hello`` that gave ``boot``), ``logs``
+    (also stream log records at or above this level, e.g. ``INFO``). Each WebSocket message is a JSON
+    object with ``kind``: ``hello`` (first, with ``boot``), ``event`` (id, type, ts, data) or ``log``.
     """
     await require_admin(request)
-    bus = services(request).events
+    svc = services(request)
+    bus = svc.events
+    boot = repr(svc.started_at)
     history = int_param(request.query.get("history"), "history", 50, 0, 200)
     after = int_param(request.query.get("after"), "after", 0, 0, 2**62)
+    if request.query.get("boot", boot) != boot:
+        after = 0  # ids restarted with the server: the client's last id means nothing here
     logs_level: int | None = None
     if request.query.get("logs"):
         try:
@@ -205,6 +210,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     with bus.subscription() as event_queue, \
             (logbuffer.get_buffer().subscription() if logs_level is not None else contextlib.nullcontext()) \
             as log_queue:
+        await _send(ws, {"kind": "hello", "boot": boot})
         # Subscribed before the history is read, so nothing published in between is lost; ids dedupe.
         last_id = after
         for event in ([e for e in bus.recent(200) if e.id > after][-history:] if history else []):

@@ -277,8 +277,19 @@ async def test_event_history_and_live_stream_over_websocket(api: Api) -> None:
 
     async with api.http.ws_connect("/api/admin/events", params={"after": str(live["id"])},
                                    headers=api.as_admin()) as ws:
-        bus.publish("user.created", user_id=9)
+        hello = await _next(ws, "hello")
+        created = bus.publish("user.created", user_id=9)
         assert (await _next(ws, "event"))["type"] == "user.created"  # nothing older than `after` replayed
+
+    # Reconnecting to the same process: `after` holds, so the user.created already seen is not sent again.
+    async with api.http.ws_connect("/api/admin/events", headers=api.as_admin(), params={
+            "after": str(created.id), "boot": hello["boot"], "history": "5"}) as ws:
+        bus.publish("user.updated", user_id=9)
+        assert (await _next(ws, "event"))["type"] == "user.updated"
+    # A client that last saw another server process (whose ids ran higher) gets the recent history again.
+    async with api.http.ws_connect("/api/admin/events", headers=api.as_admin(), params={
+            "after": "100000", "boot": "1.5", "history": "1"}) as ws:
+        assert (await _next(ws, "event"))["type"] == "user.updated"
 
 
 async def _next(ws: Any, kind: str) -> dict[str, Any]:
