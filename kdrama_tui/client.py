@@ -13,7 +13,6 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 
@@ -231,6 +230,46 @@ class AdminClient:
     async def abort_upload(self, upload_id: int) -> None:
         await self.request("DELETE", f"/api/admin/uploads/{int(upload_id)}")
 
-    @staticmethod
-    def _segment(value: str | int) -> str:
-        return quote(str(value), safe="")
+    # ---- videos --------------------------------------------------------------------------------------
+    async def videos(self, *, q: str | None = None, status: str | None = None, page: int = 1,
+                     per_page: int = 100) -> dict[str, Any]:
+        """``{"items", "total", "page", "per_page"}``, newest first (admins see every video)."""
+        return await self.request("GET", "/api/videos", params={
+            "q": q or None, "status": status or None, "page": page, "per_page": per_page})
+
+    async def video_detail(self, video_id: int) -> dict[str, Any]:
+        return await self.request("GET", f"/api/admin/videos/{int(video_id)}")
+
+    async def update_video(self, video_id: int, **changes: Any) -> dict[str, Any]:
+        return await self.request("PATCH", f"/api/videos/{int(video_id)}", json_body=changes)
+
+    async def delete_video(self, video_id: int) -> None:
+        await self.request("DELETE", f"/api/videos/{int(video_id)}")
+
+    async def playback(self, video_id: int) -> dict[str, Any]:
+        return await self.request("GET", f"/api/videos/{int(video_id)}/playback")
+
+    async def retry_transcode(self, video_id: int) -> dict[str, Any]:
+        return await self.request("POST", f"/api/videos/{int(video_id)}/transcode")
+
+    # ---- jobs ----------------------------------------------------------------------------------------
+    async def jobs(self, status: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        """Jobs in queue order (running, queued by priority and age, then finished); ``status`` filters."""
+        return (await self.request("GET", "/api/jobs", params={"status": status or None, "limit": limit}))["items"]
+
+    async def set_job_priority(self, job_id: int, priority: int) -> dict[str, Any]:
+        return await self.request("PATCH", f"/api/jobs/{int(job_id)}", json_body={"priority": int(priority)})
+
+    async def cancel_job(self, job_id: int) -> dict[str, Any]:
+        return await self.request("POST", f"/api/jobs/{int(job_id)}/cancel")
+
+    # ---- comments ------------------------------------------------------------------------------------
+    async def comments(self, state: str = "pending") -> list[dict[str, Any]]:
+        """Comments of every video with their video's title and author: pending, approved or all."""
+        return (await self.request("GET", "/api/admin/comments", params={"state": state}))["items"]
+
+    async def moderate_comment(self, comment_id: int, approved: bool) -> dict[str, Any]:
+        return await self.request("PATCH", f"/api/comments/{int(comment_id)}", json_body={"is_approved": approved})
+
+    async def delete_comment(self, comment_id: int) -> None:
+        await self.request("DELETE", f"/api/comments/{int(comment_id)}")

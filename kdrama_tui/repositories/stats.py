@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from kdrama_tui.db.base import Executor
-from kdrama_tui.models import TranscodingJob, Upload
+from kdrama_tui.models import Comment, TranscodingJob, Upload
 
 ACTIVE_UPLOAD_STATUSES = ("pending", "uploading")
 
@@ -53,3 +53,19 @@ class StatsRepository:
             f"SELECT {day} AS d, COUNT(*) AS n FROM video_analytics WHERE viewed_at >= :since GROUP BY {day}",
             {"since": since})
         return {str(r["d"]): int(r["n"]) for r in rows}
+
+    async def views_since(self, video_id: int, since: datetime) -> int:
+        return int(await self.db.fetch_value(
+            "SELECT COUNT(*) AS n FROM video_analytics WHERE video_id = :v AND viewed_at >= :since",
+            {"v": video_id, "since": since}))
+
+    async def comments(self, approved: bool | None, limit: int = 500) -> list[tuple[Comment, str, str | None]]:
+        """Comments newest first with their video's title and author's username (None: anonymous)."""
+        where, params = "", {"limit": limit}
+        if approved is not None:
+            where, params["approved"] = " WHERE c.is_approved = :approved", approved
+        rows = await self.db.fetch_all(
+            "SELECT c.*, v.title AS video_title, u.username AS author FROM comments c "
+            "JOIN videos v ON v.id = c.video_id LEFT JOIN users u ON u.id = c.user_id"
+            f"{where} ORDER BY c.created_at DESC, c.id DESC LIMIT :limit", params)
+        return [(Comment.from_row(r), str(r["video_title"]), r["author"]) for r in rows]

@@ -168,6 +168,26 @@ async def list_uploads(request: web.Request) -> web.Response:
     return web.json_response({"items": await services(request).admin.list_uploads()})
 
 
+# ---- videos -----------------------------------------------------------------------------------------
+@describe(**_ADMIN)
+async def video_detail(request: web.Request) -> web.Response:
+    """One video with its files, renditions, subtitles, transcoding jobs, views and comment counts."""
+    await require_admin(request)
+    return web.json_response(await services(request).admin.video_detail(path_id(request)))
+
+
+@describe(**_ADMIN)
+async def list_comments(request: web.Request) -> web.Response:
+    """Comments of every video, newest first: ``state`` = pending (default), approved or all.
+
+    Approve or hide with ``PATCH /api/comments/{id}``, remove with ``DELETE /api/comments/{id}``.
+    """
+    await require_admin(request)
+    items = await services(request).admin.list_comments(
+        request.query.get("state", "pending"), int_param(request.query.get("limit"), "limit", 500, 1, 2000))
+    return web.json_response({"items": items})
+
+
 # ---- live events ------------------------------------------------------------------------------------
 def _event_message(event: Event) -> dict[str, Any]:
     return {"kind": "event", **event.to_dict()}
@@ -291,3 +311,5 @@ def setup(app: web.Application) -> None:
     r.add_post("/api/admin/api-keys", issue_api_key)
     r.add_delete("/api/admin/api-keys/{id}", revoke_api_key)
     r.add_get("/api/admin/uploads", list_uploads)
+    r.add_get("/api/admin/videos/{id}", video_detail)
+    r.add_get("/api/admin/comments", list_comments)

@@ -105,6 +105,36 @@ class AdminService:
             items.append({**row, "uploader": uploader, **upload_progress(upload)})
         return items
 
+    async def video_detail(self, video_id: int) -> dict[str, Any]:
+        """Everything about one video the admin may want: files, renditions, jobs, views, comments."""
+        repos = self.repos
+        video = await repos.videos.get(video_id)
+        files = await repos.video_files.find_by_video(video_id)
+        jobs = await repos.jobs.find_by_video(video_id)
+        renditions = sorted({f.file_type.removeprefix("transcoded_") for f in files
+                             if f.file_type.startswith("transcoded_")})
+        subtitles = sorted({f.language or "?" for f in files if f.file_type == "subtitle"})
+        week_ago = utcnow() - timedelta(days=7)
+        views_week = await repos.stats.views_since(video_id, week_ago)
+        return {
+            "video": video.to_dict(),
+            "renditions": renditions,
+            "subtitles": subtitles,
+            "files": [f.to_dict() for f in files],
+            "stored_bytes": sum(f.file_size for f in files),
+            "jobs": [j.to_dict() for j in jobs],
+            "views": {"total": await repos.analytics.count({"video_id": video_id}), "last_7_days": views_week},
+            "comments": {"total": await repos.comments.count({"video_id": video_id}),
+                         "pending": await repos.comments.count({"video_id": video_id, "is_approved": False})},
+        }
+
+    async def list_comments(self, state: str = "pending", limit: int = 500) -> list[dict[str, Any]]:
+        states: dict[str, bool | None] = {"pending": False, "approved": True, "all": None}
+        if state not in states:
+            raise ValidationError("state must be pending, approved or all", code="invalid_parameter")
+        rows = await self.repos.stats.comments(states[state], limit)
+        return [{**c.to_dict(), "video_title": title, "author": author} for c, title, author in rows]
+
     # ---- accounts ----------------------------------------------------------------------------------
     async def update_user(self, user_id: int, changes: dict[str, Any]) -> User:
         """Apply role / is_active / password changes; never leaves the site without an active admin."""
