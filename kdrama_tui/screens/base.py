@@ -54,7 +54,7 @@ class SectionScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield NavBar(self.SECTION, frozenset(self.app.MODES))
         yield from self.compose_body()
-        yield Footer()
+        yield Footer(compact=True)  # compact: a section's actions fit 80 columns
 
     def compose_body(self) -> ComposeResult:
         yield from ()

@@ -25,8 +25,8 @@ class JobsScreen(SectionScreen):
     CSS_PATH = "jobs.tcss"
     RELOAD_ON = ("job.", "video.deleted")
     BINDINGS = [
-        Binding("plus,equals_sign", "priority(-1)", "Priority up"),
-        Binding("minus", "priority(1)", "Priority down"),
+        Binding("plus,equals_sign", "priority(-1)", "Raise"),
+        Binding("minus", "priority(1)", "Lower"),
         Binding("x,delete", "cancel", "Cancel"),
         Binding("t", "retry", "Retry"),
         Binding("f", "filter", "Show"),

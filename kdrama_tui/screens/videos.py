@@ -12,6 +12,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Select, Static
 
+from kdrama_tui.client import ApiError
 from kdrama_tui.formatting import human_bytes, human_duration, short_date, truncate
 from kdrama_tui.screens.base import SectionScreen
 from kdrama_tui.screens.video_form import VideoEditModal
@@ -33,13 +34,14 @@ ACTIVE_JOB = ("queued", "processing")
 class VideosScreen(SectionScreen):
     SECTION = "videos"
     CSS_PATH = "videos.tcss"
+    AUTO_FOCUS = "#videos"  # the table, so number keys switch sections until "/" starts a search
     RELOAD_ON = ("video.", "job.", "comment.")
     BINDINGS = [
         Binding("slash", "search", "Search"),
         Binding("e", "edit", "Edit"),
-        Binding("v", "visibility", "Public/private"),
-        Binding("t", "retranscode", "Retranscode"),
-        Binding("k", "cancel_job", "Cancel job"),
+        Binding("v", "visibility", "Public"),
+        Binding("t", "retranscode", "Transcode"),
+        Binding("k", "cancel_job", "Stop job"),
         Binding("d,delete", "delete", "Delete"),
         Binding("c", "copy_url", "Copy URL"),
         Binding("s", "sort", "Sort"),
@@ -160,6 +162,10 @@ class VideosScreen(SectionScreen):
     def _search_submitted(self) -> None:
         self.query_one("#videos", DataTable).focus()
 
+    def key_escape(self) -> None:
+        if self.focused is self.query_one("#search", Input):
+            self.query_one("#videos", DataTable).focus()
+
     @on(Select.Changed, "#status")
     def _status_changed(self) -> None:
         self.reload()
@@ -252,10 +258,17 @@ class VideosScreen(SectionScreen):
 
     @work(group="videos.copy", description="Get the watch URL", exit_on_error=False)
     async def copy_url(self, video_id: int, public: bool, url: str) -> None:
+        note = ""
         if not public or not url:  # a private video's link carries a signed, expiring token
-            url = (await self.api.playback(video_id)).get("watch_url") or url
+            try:
+                url = (await self.api.playback(video_id)).get("watch_url") or url
+            except ApiError as exc:
+                if exc.code != "video_not_ready":
+                    raise
+                note = " (not playable yet" + ("; private: a signed link comes once it is ready)" if not public
+                                               else ")")
         self.app.copy_to_clipboard(url)
-        self.notify(f"copied {url}", timeout=6, markup=False)
+        self.notify(f"copied {url}{note}", timeout=6, markup=False)
 
 
 def describe(detail: dict[str, Any], listed: dict[str, dict[str, Any]]) -> str:

@@ -135,7 +135,7 @@ class LocalStorage(Storage):
         folder = self.path_for(prefix.rstrip("/"))
         if folder.is_dir():
             await asyncio.to_thread(shutil.rmtree, folder, True)
-        else:
+        elif not prefix.endswith("/"):  # "a/b/" names a folder: if it is not there, nothing is left to delete
             await self.delete(prefix)
         return count
 

@@ -26,6 +26,7 @@ ADMIN_ENDPOINTS = [
     ("GET", "/api/admin/events"), ("GET", "/api/admin/users"), ("POST", "/api/admin/users"),
     ("GET", "/api/admin/users/1"), ("PATCH", "/api/admin/users/1"), ("GET", "/api/admin/api-keys"),
     ("POST", "/api/admin/api-keys"), ("DELETE", "/api/admin/api-keys/1"), ("GET", "/api/admin/uploads"),
+    ("GET", "/api/admin/videos/1"), ("GET", "/api/admin/comments"),
 ]
 
 
@@ -226,6 +227,45 @@ async def test_uploads_in_flight_with_progress(api: Api) -> None:
     assert [(u["filename"], u["uploader"], u["percent"]) for u in items] == \
         [("a.mp4", "viewer", pytest.approx(33.3)), ("b.mp4", "root", 0.0)]
     assert items[0]["received_bytes"] == 100 and items[0]["chunks_done"] == 1
+
+
+async def test_video_detail_lists_files_renditions_jobs_views_comments(api: Api) -> None:
+    repos = api.svc.db.repos
+    video = await repos.videos.create({"title": "Goblin", "uploader_user_id": api.admin.id, "status": "ready"})
+    for file_type, size, language in [("original", 1000, None), ("master_playlist", 10, None),
+                                      ("transcoded_720p", 500, None), ("transcoded_360p", 200, None),
+                                      ("subtitle", 5, "ko")]:
+        await repos.video_files.create({"video_id": video.id, "file_type": file_type, "storage_provider": "local",
+                                        "file_path": f"videos/{video.id}/{file_type}", "file_size": size,
+                                        "checksum": "0" * 64, "language": language})
+    await repos.jobs.create({"video_id": video.id, "status": "failed", "provider": "local_server",
+                             "error_message": "boom"})
+    await repos.analytics.create({"video_id": video.id, "viewed_at": utcnow()})
+    await repos.analytics.create({"video_id": video.id, "viewed_at": utcnow() - timedelta(days=30)})
+    await repos.comments.create({"video_id": video.id, "content": "ok"})
+    await repos.comments.create({"video_id": video.id, "content": "wait", "is_approved": False})
+
+    detail = await api.call("GET", f"/api/admin/videos/{video.id}")
+    assert detail["video"]["title"] == "Goblin"
+    assert detail["renditions"] == ["360p", "720p"] and detail["subtitles"] == ["ko"]
+    assert len(detail["files"]) == 5 and detail["stored_bytes"] == 1715
+    assert [j["error_message"] for j in detail["jobs"]] == ["boom"]
+    assert detail["views"] == {"total": 2, "last_7_days": 1}
+    assert detail["comments"] == {"total": 2, "pending": 1}
+    await api.call("GET", "/api/admin/videos/999", status=404)
+
+
+async def test_comments_of_every_video_by_state(api: Api) -> None:
+    repos = api.svc.db.repos
+    video = await repos.videos.create({"title": "Signal", "uploader_user_id": api.admin.id, "status": "ready"})
+    waiting = await repos.comments.create({"video_id": video.id, "content": "anonymous says hi", "is_approved": False})
+    await repos.comments.create({"video_id": video.id, "content": "from a user", "user_id": api.user.id})
+    pending = (await api.call("GET", "/api/admin/comments"))["items"]
+    assert [(c["id"], c["video_title"], c["author"]) for c in pending] == [(waiting.id, "Signal", None)]
+    approved = (await api.call("GET", "/api/admin/comments", params={"state": "approved"}))["items"]
+    assert [(c["content"], c["author"]) for c in approved] == [("from a user", "viewer")]
+    assert len((await api.call("GET", "/api/admin/comments", params={"state": "all"}))["items"]) == 2
+    await api.call("GET", "/api/admin/comments", params={"state": "spam"}, status=400)
 
 
 async def test_settings_are_effective_with_secrets_masked(api: Api) -> None:
