@@ -91,10 +91,13 @@ class SigningKeys:
                 if current is not None and (stale is None or current.id != stale.id) \
                         and min_remaining is not None and self.usable(current, min_remaining):
                     return current  # a concurrent request replaced it already
-                await tx.repos.keys.delete_by_user(user_id)
+                if current is not None:
+                    # Delete exactly the row seen: under READ COMMITTED a broader delete could remove a pair
+                    # that a concurrent request has just committed and already signed with.
+                    await tx.repos.keys.delete(current.id)
                 created: KeyPair = await tx.repos.keys.create(row)
         except UniqueViolation:
-            # Another transaction inserted the user's first pair between our delete and insert: use it.
+            # A concurrent request inserted a pair after we looked: use theirs.
             current = await self.db.repos.keys.find_by_user(user_id)
             if current is None:
                 raise
