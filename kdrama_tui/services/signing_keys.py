@@ -109,15 +109,12 @@ class SigningKeys:
     def private_key(self, key: KeyPair) -> Ed25519PrivateKey:
         try:
             raw = open_private_key(self._master_key, key.user_id, key.public_key, key.private_key)
-            private = Ed25519PrivateKey.from_private_bytes(raw)
-        except KeyIntegrityError:
-            log.error("signing key %d of user %d cannot be opened: tampered, or the master key changed; "
-                      "nothing was signed", key.id, key.user_id)
-            raise
-        except ValueError:
-            log.error("signing key %d of user %d decrypts to an invalid Ed25519 key", key.id, key.user_id)
-            raise KeyIntegrityError("the stored signing key is not a valid Ed25519 key") from None
-        return private
+            return Ed25519PrivateKey.from_private_bytes(raw)
+        except (KeyIntegrityError, ValueError) as exc:
+            log.error("signing key %d of user %d cannot be used (%s); nothing was signed. Restore the master key "
+                      "or run `kdrama-tui signing-key rotate`", key.id, key.user_id, exc)
+            raise KeyIntegrityError("the server cannot sign tokens for this account right now; "
+                                    "the error is in the server log") from None
 
     async def verification_key(self, key_id: int) -> tuple[KeyPair, User] | None:
         """The pair a token's ``kid`` names and its owner, if the pair may verify tokens now."""

@@ -443,3 +443,11 @@ async def test_no_secret_is_stored_in_plaintext(svc: Services) -> None:
         assert secret not in dump
     assert hashlib.sha256(second.refresh_token.encode()).hexdigest() in dump
     assert hashlib.sha256(api_key.encode()).hexdigest() in dump
+
+
+async def test_prepare_precomputes_the_dummy_hash(svc: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kdrama_tui.services import passwords
+
+    monkeypatch.setattr(passwords, "_dummy_hashes", {})
+    await svc.tokens.prepare()
+    assert passwords.verify_password("anything", passwords._dummy_hashes[4]) is False
