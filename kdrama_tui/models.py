@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 import typing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,8 +37,10 @@ def parse_timestamp(value: Any) -> datetime | None:
 
 
 def _converter(kind: Any) -> typing.Callable[[Any], Any] | None:
-    args = set(typing.get_args(kind)) - {type(None)}
-    base = next(iter(args)) if len(args) == 1 else kind
+    base = kind
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):  # unwrap Optional only, never list[int]
+        args = set(typing.get_args(kind)) - {type(None)}
+        base = next(iter(args)) if len(args) == 1 else kind
     origin = typing.get_origin(base) or base
     if base is datetime:
         return parse_timestamp

@@ -63,7 +63,7 @@ class Services:
 
     async def start_background(self, *, queue: bool = True, ingest: bool = True, schedules: bool = True) -> None:
         """Start the long-running parts (transcode queue, watch folders, periodic cleanups, backups)."""
-        await self.tokens.keys.check_master_key()  # a lost or swapped master key stops start-up, loudly
+        await self.tokens.prepare()  # a lost or swapped master key stops start-up here, loudly
         if schedules:
             self.spawn("sessions.cleanup", self._sweep_expired_sessions)
 
