@@ -105,6 +105,11 @@ class Storage(ABC):
     async def delete(self, key: str) -> None:
         """Remove an object; a missing one is not an error."""
 
+    async def delete_many(self, keys: list[str]) -> None:
+        """Remove several objects (batched where the provider can); missing ones are not an error."""
+        for key in keys:
+            await self.delete(key)
+
     async def delete_prefix(self, prefix: str) -> int:
         count = 0
         for key in await self.list(prefix):

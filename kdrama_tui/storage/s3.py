@@ -342,12 +342,18 @@ class S3Storage(Storage):
             raise StorageError("refusing to delete every object of the bucket (empty prefix)",
                                code="invalid_storage_key", status=400)
         keys = await self.list(prefix)
+        await self.delete_many(keys)
+        return len(keys)
+
+    async def delete_many(self, keys: list[str]) -> None:
+        for key in keys:
+            validate_key(key)
         if not self.config.batch_delete:
             for key in keys:
                 await self.delete(key)
-            return len(keys)
+            return
         s3 = await self._s3()
-        for i in range(0, len(keys), 1000):
+        for i in range(0, len(keys), 1000):  # DeleteObjects takes at most 1000 keys
             batch = [{"Key": k} for k in keys[i:i + 1000]]
             response = await self._call("delete objects", None, lambda b=batch: s3.delete_objects(
                 Bucket=self.bucket, Delete={"Objects": b, "Quiet": True}), 3)
@@ -356,7 +362,6 @@ class S3Storage(Storage):
                 first = errors[0]
                 raise StorageError(f"could not delete {len(errors)} object(s) from {self.config.describe()}, "
                                    f"e.g. {first.get('Key')}: {first.get('Code')} {first.get('Message', '')}")
-        return len(keys)
 
     # -- delivery and checks -----------------------------------------------------------------------------
 
