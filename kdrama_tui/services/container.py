@@ -15,6 +15,7 @@ from kdrama_tui.db import Database, open_database
 from kdrama_tui.events import EventBus
 from kdrama_tui.models import utcnow
 from kdrama_tui.services.accounts import AccountService
+from kdrama_tui.services.backup import BackupService
 from kdrama_tui.services.library import Library
 from kdrama_tui.storage import Storage
 from kdrama_tui.storage.factory import build_storage
@@ -32,6 +33,7 @@ class Services:
     storages: dict[str, Storage]  # every provider that existing rows may name
     accounts: AccountService
     library: Library
+    backups: BackupService
     started_at: float = field(default_factory=time.time)
     # Lets the in-process dashboard act as admin without a password; lives only in this process's memory.
     local_admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
@@ -64,6 +66,8 @@ class Services:
         """Start the long-running parts (transcode queue, watch folders, periodic cleanups, backups)."""
         if schedules:
             self.spawn("sessions.cleanup", self._sweep_expired_sessions)
+        if schedules and self.settings.backup.enabled:
+            self.spawn("backup.schedule", self.backups.run_schedule)
 
     async def _sweep_expired_sessions(self) -> None:
         while True:
@@ -108,4 +112,5 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         settings=settings, db=db, events=events, storage=storage, storages=storages,
         accounts=AccountService(db, events, settings.security.bcrypt_rounds),
         library=Library(db, storage, events),
+        backups=BackupService(settings, events),
     )

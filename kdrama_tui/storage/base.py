@@ -7,6 +7,7 @@ be led outside its root.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
@@ -131,6 +132,12 @@ class Storage(ABC):
     async def check(self) -> None:
         """Raise a clear StorageError if the provider cannot be used (credentials, bucket); cheap."""
         return None
+
+    async def iter_objects(self, prefix: str = "") -> AsyncIterator[tuple[str, int]]:
+        """``(key, size)`` of every object under ``prefix``."""
+        for key in await self.list(prefix):
+            with contextlib.suppress(FileNotFoundError):  # deleted meanwhile
+                yield key, await self.size(key)
 
     def local_path(self, key: str) -> Path | None:
         """The file on local disk, where there is one (sendfile, ffmpeg input); None for remote storage."""
