@@ -8,7 +8,7 @@ local wall-clock time for each date, so they follow DST changes; comparisons are
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -21,7 +21,9 @@ def _at(daily_at: str) -> time:
 def _slot(day: date, at: time, tz: tzinfo | None) -> datetime:
     naive = datetime.combine(day, at)
     # No tz: the system's local time, with the offset in force on that date (DST-aware via mktime).
-    return naive.replace(tzinfo=tz) if tz is not None else naive.astimezone()
+    local = naive.replace(tzinfo=tz) if tz is not None else naive.astimezone()
+    # In UTC: an ambiguous local time (the repeated hour) never compares equal across zones (PEP 495).
+    return local.astimezone(UTC)
 
 
 def _local_date(now: datetime, tz: tzinfo | None) -> date:
