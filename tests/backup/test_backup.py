@@ -532,3 +532,31 @@ async def test_cli_backup_and_restore_with_a_running_server(sqlite_settings: Set
 
     missing = _cli(settings, "backup", "restore", "kdrama-backup-20000101T000000Z.tar")
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "no backup" in missing.stderr
+
+
+async def test_cli_cloud_backup_list_and_restore_by_name(sqlite_settings: Settings, s3_bucket: S3Bucket) -> None:
+    settings = sqlite_settings
+    at_backup = await content(settings.database_url)
+    cloud_env = {"KDRAMA_BACKUP_CLOUD_BUCKET": s3_bucket.name, "KDRAMA_BACKUP_ENCRYPTION_KEY": KEY,
+                 "KDRAMA_STORAGE_ENDPOINT_URL": s3_bucket.server.endpoint_url,
+                 "KDRAMA_STORAGE_ACCESS_KEY": s3_bucket.server.access_key,
+                 "KDRAMA_STORAGE_SECRET_KEY": s3_bucket.server.secret_key}
+    made = _cli(settings, "backup", "run", "--cloud", **cloud_env)
+    assert made.returncode == 0, made.stderr
+    [cloud_name] = s3_bucket.keys()
+    assert cloud_name in made.stdout and cloud_name.endswith(".tar.gz.enc")
+    listed = _cli(settings, "backup", "list", **cloud_env)
+    assert listed.returncode == 0 and cloud_name in listed.stdout and " cloud " in listed.stdout
+
+    db = await open_database(settings.database_url)
+    try:
+        await fill(db, users=1, videos=1)
+    finally:
+        await db.close()
+    wrong = _cli(settings, "backup", "restore", cloud_name,
+                 **{**cloud_env, "KDRAMA_BACKUP_ENCRYPTION_KEY": "not the key that was used"})
+    assert wrong.returncode == 1 and wrong.stderr.count("\n") == 1 and "encryption_key" in wrong.stderr
+    assert await content(settings.database_url) != at_backup
+    restored = _cli(settings, "backup", "restore", cloud_name, **cloud_env)
+    assert restored.returncode == 0, restored.stderr
+    assert await content(settings.database_url) == at_backup
