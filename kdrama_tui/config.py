@@ -113,6 +113,11 @@ class StorageSettings:
                "must be at least 5MiB (S3's minimum part size)")
         if self.provider != "local":
             _check(bool(self.bucket), "storage.bucket", f"is required for provider {self.provider!r}")
+            _check(bool(self.access_key and self.secret_key), "storage.access_key",
+                   f"storage.access_key and storage.secret_key are required for provider {self.provider!r}")
+        if self.endpoint_url:
+            _check(self.endpoint_url.startswith(("http://", "https://")), "storage.endpoint_url",
+                   f"must start with http:// or https:// (got {self.endpoint_url!r})")
 
 
 @dataclass
@@ -205,6 +210,8 @@ class BackupSettings:
 
     def validate(self) -> None:
         _check(self.local_retention_days >= 1, "backup.local_retention_days", "must be >= 1")
+        _check(not self.encryption_key or len(self.encryption_key) >= 16, "backup.encryption_key",
+               "must be at least 16 characters (a passphrase; it is stretched with scrypt)")
         _check(self.cloud_retention_days >= 1, "backup.cloud_retention_days", "must be >= 1")
         _check(bool(re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", self.daily_at)), "backup.daily_at",
                f"must be HH:MM (got {self.daily_at!r})")

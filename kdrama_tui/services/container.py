@@ -16,11 +16,13 @@ from kdrama_tui.db import Database, open_database
 from kdrama_tui.events import EventBus
 from kdrama_tui.models import utcnow
 from kdrama_tui.services.accounts import AccountService
+from kdrama_tui.services.backup import BackupService
 from kdrama_tui.services.crypto import load_or_create_master_key
 from kdrama_tui.services.library import Library
 from kdrama_tui.services.signing_keys import SigningKeys
 from kdrama_tui.services.tokens import TokenService
 from kdrama_tui.storage import Storage
+from kdrama_tui.storage.factory import build_storage
 from kdrama_tui.storage.local import LocalStorage
 
 log = logging.getLogger(__name__)
@@ -36,16 +38,20 @@ class Services:
     accounts: AccountService
     library: Library
     tokens: TokenService
+    backups: BackupService
     started_at: float = field(default_factory=time.time)
     # Lets the in-process dashboard act as admin without a password; lives only in this process's memory.
     local_admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def storage_for(self, provider: str) -> Storage:
-        try:
-            return self.storages[provider]
-        except KeyError:
-            raise RuntimeError(f"files stored on {provider!r} but that provider is not configured") from None
+        """The storage that holds files recorded with ``provider`` (built on first use from [storage] when
+        it is an S3 preset other than the configured one, e.g. rows left on wasabi after switching to local).
+        Raises StorageError (a DomainError) when it cannot be built."""
+        found = self.storages.get(provider)
+        if found is None:
+            found = self.storages[provider] = build_storage(self.settings, provider)
+        return found
 
     def spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
         """Run a long-lived background task; a crash is logged and published, never silent."""
@@ -66,6 +72,8 @@ class Services:
         await self.tokens.prepare()  # a lost or swapped master key stops start-up here, loudly
         if schedules:
             self.spawn("sessions.cleanup", self._sweep_expired_sessions)
+        if schedules and self.settings.backup.enabled:
+            self.spawn("backup.schedule", self.backups.run_schedule)
 
     async def _sweep_expired_sessions(self) -> None:
         while True:
@@ -87,8 +95,14 @@ class Services:
 
 
 def build_storages(settings: Settings) -> tuple[Storage, dict[str, Storage]]:
+    """The storage for new files, and every provider existing rows may name: local always (mixed libraries
+    keep playing after a switch to S3), plus the configured S3 provider. No network until first use."""
     local = LocalStorage(settings.media_root)
-    return local, {"local": local}
+    storages: dict[str, Storage] = {"local": local}
+    current: Storage = local
+    if settings.storage.provider != "local":
+        current = storages[settings.storage.provider] = build_storage(settings, settings.storage.provider)
+    return current, storages
 
 
 async def build_services(settings: Settings, *, migrate: bool = True) -> Services:
@@ -108,4 +122,5 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         accounts=accounts,
         library=Library(db, storage, events),
         tokens=TokenService(db, events, accounts, signing_keys, settings.security),
+        backups=BackupService(settings, events),
     )
