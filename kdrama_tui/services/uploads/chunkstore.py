@@ -6,9 +6,10 @@ verified bytes with different ones: the database row (written after the file is 
 is the part. A part arrives in a hidden temp file that is hashed while it is written (in a worker thread,
 a block at a time, so memory stays flat whatever the part's size), fsynced, and only then renamed.
 
-Assembly concatenates the parts in order into ``assembled`` with in-kernel copies, deleting parts as soon
-as an fsync covers them (so a 20 GB upload never needs 40 GB of disk). It can be interrupted at any
-point and rerun: parts still present say where to resume. The library receives a hard link to the
+Assembly renames the first part to become the file and appends the others with in-kernel copies,
+deleting parts once an fsync covers them (every GiB, or at once when the disk is nearly full), so a 20 GB
+upload never needs 40 GB of disk. It can be interrupted at any point and rerun: parts still present say
+where to resume. The library receives a hard link to the
 result, so the upload keeps its own name for the bytes until the hand-off has committed.
 """
 
@@ -268,21 +269,33 @@ class ChunkStore:
             return final
         paths = [self.part_path(token, p.number, p.sha256) for p in parts]
         present = [path.exists() for path in paths]
-        # Parts are deleted in order, only after an fsync of `partial` covers them: the first part still
-        # on disk is where the previous run stopped, and every part after it must be there too.
+        # Parts leave the folder in order, and only once they are durably in `partial` (the first one by
+        # being renamed to it): the first part still on disk is where the previous run stopped, and every
+        # part after it must be there too.
         first = present.index(True) if True in present else len(parts)
         if not all(present[first:]):
             raise AssemblyError("some parts of this upload are missing on disk")
         offset = sum(p.size for p in parts[:first])
-        if first > 0 and (not partial.exists() or partial.stat().st_size < offset):
+        if first == 0:
+            if paths[0].stat().st_size != parts[0].size:
+                raise AssemblyError("part 0 has the wrong size on disk")
+            os.replace(paths[0], partial)  # no copy, and no free space needed for it
+            fsync_dir(folder)
+            first, offset = 1, parts[0].size
+        elif not partial.exists() or partial.stat().st_size < offset:
             raise AssemblyError("the partly assembled file is missing or short")
-        flags = os.O_WRONLY | os.O_CREAT
-        fd = os.open(partial, flags, 0o644)
+        fd = os.open(partial, os.O_WRONLY)
         try:
-            os.ftruncate(fd, offset)
+            os.ftruncate(fd, offset)  # drop whatever an interrupted run appended after the last durable part
             unsynced: list[Path] = []
             unsynced_bytes = 0
             for part, path in zip(parts[first:], paths[first:], strict=True):
+                # Near a full disk, make room first: parts copied so far are deleted once fsynced.
+                if unsynced and (unsynced_bytes >= _FSYNC_EVERY or _free(folder) < 2 * part.size):
+                    os.fsync(fd)
+                    for done in unsynced:
+                        done.unlink()
+                    unsynced, unsynced_bytes = [], 0
                 with path.open("rb") as src:
                     if os.fstat(src.fileno()).st_size != part.size:
                         raise AssemblyError(f"part {part.number} has the wrong size on disk")
@@ -290,11 +303,6 @@ class ChunkStore:
                 offset += part.size
                 unsynced.append(path)
                 unsynced_bytes += part.size
-                if unsynced_bytes >= _FSYNC_EVERY:
-                    os.fsync(fd)
-                    for done in unsynced:
-                        done.unlink()
-                    unsynced, unsynced_bytes = [], 0
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -324,6 +332,10 @@ class ChunkStore:
             return target
 
         return await asyncio.to_thread(link)
+
+
+def _free(folder: Path) -> int:
+    return shutil.disk_usage(folder).free
 
 
 def _copy_range(src: int, dst: int, count: int, dst_offset: int) -> None:
