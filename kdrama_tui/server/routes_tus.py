@@ -18,6 +18,7 @@ from kdrama_tui.server.auth import require_user
 from kdrama_tui.server.keys import services
 from kdrama_tui.server.middleware import domain_error_response, error_response
 from kdrama_tui.server.openapi import describe
+from kdrama_tui.server.shield import run_to_end
 from kdrama_tui.services.uploads import tus
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -97,8 +98,9 @@ async def create(request: web.Request) -> web.Response:
     location = f"/api/tus/{upload.token}"
     if request.content_type == tus.OFFSET_CONTENT_TYPE and request.body_exists:
         try:
-            upload = await uploads.append(caller.user, upload.token, offset=0, body=request.content.iter_any(),
-                                          content_length=request.content_length, checksum=checksum)
+            upload = await run_to_end(uploads.append(
+                caller.user, upload.token, offset=0, body=request.content.iter_any(),
+                content_length=request.content_length, checksum=checksum))
         except DomainError as exc:  # the upload exists; tell the client where, so it can resume
             response = _error(exc)
             response.headers["Location"] = location
@@ -134,8 +136,9 @@ async def _patch(request: web.Request) -> web.Response:
     uploads = services(request).uploads
     upload = await uploads.get_by_token(caller.user, request.match_info["token"])
     _require_live(upload)
-    upload = await uploads.append(caller.user, upload.token, offset=offset, body=request.content.iter_any(),
-                                  content_length=request.content_length, checksum=checksum)
+    upload = await run_to_end(uploads.append(
+        caller.user, upload.token, offset=offset, body=request.content.iter_any(),
+        content_length=request.content_length, checksum=checksum))
     return web.Response(status=204, headers=_upload_headers(request, upload))
 
 

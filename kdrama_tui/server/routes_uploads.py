@@ -8,6 +8,7 @@ from kdrama_tui.server.auth import require_user
 from kdrama_tui.server.keys import services
 from kdrama_tui.server.openapi import describe
 from kdrama_tui.server.requests import path_id, read_json
+from kdrama_tui.server.shield import run_to_end
 from kdrama_tui.services.uploads import parse_chunk_number, parse_sha256
 
 _JSON = "application/json"
@@ -80,9 +81,9 @@ async def put_chunk(request: web.Request) -> web.Response:
     upload_id = path_id(request)
     number = parse_chunk_number(request.match_info["n"])
     sha256 = parse_sha256(request.headers.get("X-Chunk-SHA256"))
-    result = await services(request).uploads.put_chunk(
+    result = await run_to_end(services(request).uploads.put_chunk(
         caller.user, upload_id, number, request.content.iter_any(), sha256=sha256,
-        content_length=request.content_length)
+        content_length=request.content_length))
     return web.json_response({"chunk_number": number, "status": "verified", "stored": result.stored,
                               "uploaded_chunks": len(result.upload.uploaded_chunks),
                               "bytes_verified": result.upload.bytes_received})
@@ -98,7 +99,7 @@ async def complete_upload(request: web.Request) -> web.Response:
     Idempotent: calling it again (or after a crash mid-assembly) gives the same video.
     """
     caller = await require_user(request)
-    upload = await services(request).uploads.complete(caller.user, path_id(request))
+    upload = await run_to_end(services(request).uploads.complete(caller.user, path_id(request)))
     return web.json_response({"video_id": upload.video_id, "status": "processing", "upload_id": upload.id,
                               "upload_status": upload.status}, status=202)
 

@@ -11,20 +11,16 @@ from aiohttp.test_utils import TestClient
 
 from kdrama_tui.services.accounts import Principal
 from kdrama_tui.services.container import Services
-from tests.support.uploads import (  # noqa: F401 (fixtures)
+from tests.support.uploads import (
     Account,
     chunks_of,
-    client,
     create_upload,
     original_bytes,
-    other,
     put_chunk,
     random_bytes,
     sha256,
-    svc,
     upload_all,
     upload_folders,
-    vip,
 )
 
 

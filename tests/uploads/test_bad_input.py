@@ -11,20 +11,16 @@ from aiohttp.test_utils import TestClient
 
 from kdrama_tui.services.container import Services
 from kdrama_tui.services.uploads import UploadService
-from tests.support.uploads import (  # noqa: F401 (fixtures)
+from tests.support.uploads import (
     Account,
     chunks_of,
-    client,
     create_upload,
     files_under,
     original_bytes,
-    other,
     put_chunk,
     random_bytes,
     sha256,
-    svc,
     upload_all,
-    vip,
 )
 
 
@@ -315,7 +311,7 @@ async def test_disconnect_mid_chunk_keeps_nothing(svc: Services, client: TestCli
     host, port = client.server.host, client.server.port
     head = (f"PUT /api/uploads/{upload['id']}/chunks/0 HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {vip.key}\r\n"
             f"X-Chunk-SHA256: {sha256(data)}\r\nContent-Length: {len(data)}\r\n\r\n").encode()
-    reader, writer = await asyncio.open_connection(host, port)
+    _reader, writer = await asyncio.open_connection(host, port)
     writer.write(head + data[:120_000])
     await writer.drain()
     for _ in range(200):
