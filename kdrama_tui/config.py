@@ -119,7 +119,9 @@ class UploadSettings:
     max_size: int | str = _doc("Largest upload accepted.", default="50GiB")
     max_chunk_size: int | str = _doc("Largest single chunk (chunk API) or PATCH body (tus).", default="64MiB")
     expire_hours: float = _doc("Incomplete uploads idle longer than this are deleted.", default=24.0)
-    free_space_margin: int | str = _doc("Disk space kept free beyond an upload's size.", default="1GiB")
+    free_space_margin: int | str = _doc("Disk space kept free beyond what unfinished uploads still need (checked "
+                                        "when an upload is created: 507 otherwise). Keep it above max_chunk_size: "
+                                        "assembly needs one part of headroom.", default="1GiB")
     cleanup_interval_seconds: float = _doc("How often expired uploads are swept.", default=600.0)
     max_chunks: int = _doc("Most parts one upload may have (chunks, or tus PATCH segments); bounds the "
                            "bookkeeping per upload.", default=10000)

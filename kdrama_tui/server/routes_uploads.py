@@ -7,7 +7,7 @@ from aiohttp import web
 from kdrama_tui.server.auth import require_user
 from kdrama_tui.server.keys import services
 from kdrama_tui.server.openapi import describe
-from kdrama_tui.server.requests import path_id, read_json
+from kdrama_tui.server.requests import int_param, path_id, read_json
 from kdrama_tui.server.shield import run_to_end
 from kdrama_tui.services.uploads import parse_chunk_number, parse_sha256
 
@@ -48,6 +48,15 @@ async def create_upload(request: web.Request) -> web.Response:
         total_chunks=body.get("total_chunks"), metadata=body.get("metadata"), sha256=body.get("sha256"))
     return web.json_response(svc.uploads.view(upload), status=201,
                              headers={"Location": f"/api/uploads/{upload.id}"})
+
+
+@describe(tags=["uploads"], responses={"200": {"description": "OK", "content": {_JSON: {"schema": {
+    "type": "object", "properties": {"items": {"type": "array", "items": _UPLOAD_SCHEMA}}}}}}})
+async def list_uploads(request: web.Request) -> web.Response:
+    """The caller's uploads, newest first (``?limit=`` up to 500): find a session to resume."""
+    caller = await require_user(request)
+    limit = int_param(request.query.get("limit"), "limit", 100, 1, 500)
+    return web.json_response({"items": await services(request).uploads.list_for_user(caller.user, limit=limit)})
 
 
 @describe(tags=["uploads"], responses={"200": {"description": "OK", "content": {_JSON: {"schema": _UPLOAD_SCHEMA}}}})
@@ -114,6 +123,7 @@ async def delete_upload(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app.router.add_post("/api/uploads", create_upload)
+    app.router.add_get("/api/uploads", list_uploads)
     app.router.add_get("/api/uploads/{id}", get_upload)
     app.router.add_delete("/api/uploads/{id}", delete_upload)
     app.router.add_put("/api/uploads/{id}/chunks/{n}", put_chunk)

@@ -243,3 +243,30 @@ async def test_bearer_tokens_reach_the_same_upload_path(svc: Services, client: T
                            headers={"Authorization": "Bearer access-jwt", "X-Chunk-SHA256": sha256(data)})
     assert put.status == 200
     assert bearer.user_id == (await svc.db.repos.uploads.get(upload["id"])).user_id
+
+
+async def test_callers_find_their_own_uploads_to_resume(svc: Services, client: TestClient, vip: Account,
+                                                        other: Account) -> None:
+    data = random_bytes(2000, seed=10)
+    first = await create_upload(client, vip, data, total_chunks=2)
+    second = await create_upload(client, vip, data, total_chunks=1, filename="ep02.mkv")
+    await create_upload(client, other, data, total_chunks=1)
+    await put_chunk(client, vip, first["id"], 0, data[:1000])
+    listed = await (await client.get("/api/uploads", headers=vip.headers)).json()
+    assert [(u["id"], u["uploaded_chunks"]) for u in listed["items"]] == [(second["id"], []), (first["id"], [0])]
+    one = await (await client.get("/api/uploads?limit=1", headers=vip.headers)).json()
+    assert [u["id"] for u in one["items"]] == [second["id"]]
+    bad = await client.get("/api/uploads?limit=0", headers=vip.headers)
+    assert bad.status == 400
+    assert (await client.get("/api/uploads")).status == 401
+
+
+async def test_openapi_describes_the_upload_routes(client: TestClient) -> None:
+    paths = (await (await client.get("/api/openapi.json")).json())["paths"]
+    assert {"post", "get"} <= set(paths["/api/uploads"])
+    assert "put" in paths["/api/uploads/{id}/chunks/{n}"]
+    assert "post" in paths["/api/uploads/{id}/complete"] and "delete" in paths["/api/uploads/{id}"]
+    assert {"post", "options"} <= set(paths["/api/tus/"])
+    assert {"patch", "delete", "options"} <= set(paths["/api/tus/{token}"])
+    put = paths["/api/uploads/{id}/chunks/{n}"]["put"]
+    assert put["summary"].startswith("Upload chunk") and "422" in put["responses"]

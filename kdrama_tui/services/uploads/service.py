@@ -200,6 +200,11 @@ class UploadService:
             "completed_at": _iso(upload.completed_at),
         }
 
+    async def list_for_user(self, user: User, *, limit: int = 100) -> list[dict[str, Any]]:
+        """The caller's sessions, newest first: how a client that lost its state finds what to resume."""
+        uploads = await self.db.repos.uploads.list({"user_id": user.id}, order_by="id DESC", limit=limit)
+        return [self.view(upload) for upload in uploads]
+
     async def list_active(self) -> list[dict[str, Any]]:
         """Unfinished sessions with their owner and live progress (for the admin API and dashboard)."""
         rows = await self.db.repos.uploads.list_with_usernames(OPEN)
