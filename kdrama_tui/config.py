@@ -125,8 +125,12 @@ class UploadSettings:
     max_size: int | str = _doc("Largest upload accepted.", default="50GiB")
     max_chunk_size: int | str = _doc("Largest single chunk (chunk API) or PATCH body (tus).", default="64MiB")
     expire_hours: float = _doc("Incomplete uploads idle longer than this are deleted.", default=24.0)
-    free_space_margin: int | str = _doc("Disk space kept free beyond an upload's size.", default="1GiB")
+    free_space_margin: int | str = _doc("Disk space kept free beyond what unfinished uploads still need (checked "
+                                        "when an upload is created: 507 otherwise). Keep it above max_chunk_size: "
+                                        "assembly needs one part of headroom.", default="1GiB")
     cleanup_interval_seconds: float = _doc("How often expired uploads are swept.", default=600.0)
+    max_chunks: int = _doc("Most parts one upload may have (chunks, or tus PATCH segments); bounds the "
+                           "bookkeeping per upload.", default=10000)
 
     def validate(self) -> None:
         self.max_size = _size("uploads.max_size", self.max_size)
@@ -137,6 +141,7 @@ class UploadSettings:
                "must be > 0 and <= uploads.max_size")
         _check(self.expire_hours > 0, "uploads.expire_hours", "must be > 0")
         _check(self.cleanup_interval_seconds > 0, "uploads.cleanup_interval_seconds", "must be > 0")
+        _check(1 <= self.max_chunks <= 1_000_000, "uploads.max_chunks", "must be 1-1000000")
 
 
 def _default_ladder() -> list[dict[str, Any]]:

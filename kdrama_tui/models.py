@@ -18,7 +18,7 @@ from typing import Any, Self
 
 Role = typing.Literal["admin", "user"]
 VideoStatus = typing.Literal["uploading", "processing", "ready", "failed"]
-UploadStatus = typing.Literal["pending", "uploading", "completed", "failed"]
+UploadStatus = typing.Literal["pending", "uploading", "assembling", "completed", "failed", "aborted", "expired"]
 ChunkStatus = typing.Literal["pending", "uploaded", "verified", "failed"]
 JobStatus = typing.Literal["queued", "processing", "completed", "failed"]
 
@@ -158,6 +158,16 @@ class Upload(Model):
     status: str = "pending"
     created_at: datetime | None = None
     completed_at: datetime | None = None
+    # 0004: resumable uploads (see the migration's docstring)
+    token: str = ""
+    protocol: str = "chunk"
+    metadata: dict[str, Any] = field(default_factory=dict)
+    chunk_size: int | None = None
+    bytes_received: int = 0
+    expected_sha256: str | None = None
+    updated_at: datetime | None = None
+    expires_at: datetime | None = None
+    error_message: str | None = None
 
 
 @dataclass

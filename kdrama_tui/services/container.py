@@ -21,6 +21,7 @@ from kdrama_tui.services.crypto import load_or_create_master_key
 from kdrama_tui.services.library import Library
 from kdrama_tui.services.signing_keys import SigningKeys
 from kdrama_tui.services.tokens import TokenService
+from kdrama_tui.services.uploads import UploadService
 from kdrama_tui.storage import Storage
 from kdrama_tui.storage.factory import build_storage
 from kdrama_tui.storage.local import LocalStorage
@@ -39,6 +40,7 @@ class Services:
     library: Library
     tokens: TokenService
     backups: BackupService
+    uploads: UploadService
     started_at: float = field(default_factory=time.time)
     # Lets the in-process dashboard act as admin without a password; lives only in this process's memory.
     local_admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
@@ -72,6 +74,7 @@ class Services:
         await self.tokens.prepare()  # a lost or swapped master key stops start-up here, loudly
         if schedules:
             self.spawn("sessions.cleanup", self._sweep_expired_sessions)
+            self.spawn("uploads.cleanup", self.uploads.run_cleanup)
         if schedules and self.settings.backup.enabled:
             self.spawn("backup.schedule", self.backups.run_schedule)
 
@@ -117,10 +120,12 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     storage, storages = build_storages(settings)
     accounts = AccountService(db, events, settings.security.bcrypt_rounds)
     signing_keys = SigningKeys(db, events, master_key, timedelta(days=settings.security.signing_key_days))
+    library = Library(db, storage, events)
     return Services(
         settings=settings, db=db, events=events, storage=storage, storages=storages,
         accounts=accounts,
-        library=Library(db, storage, events),
+        library=library,
         tokens=TokenService(db, events, accounts, signing_keys, settings.security),
         backups=BackupService(settings, events),
+        uploads=UploadService(db, library, events, settings),
     )
