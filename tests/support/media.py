@@ -1,0 +1,48 @@
+"""Tiny generated clips and an accepted-video helper for media pipeline tests (real ffmpeg, a few seconds)."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+from kdrama_tui.services.container import Services
+from kdrama_tui.services.library import AcceptedVideo, SubtitleSidecar
+from kdrama_tui.services.metadata import VideoMetadata
+
+
+def make_clip(path: Path, *, size: str = "320x180", seconds: float = 3, rate: str = "25", audio: bool = True,
+              vcodec: str = "libx264", pix_fmt: str = "yuv420p", extra_out: list[str] | None = None,
+              extra_in: list[str] | None = None, container_args: list[str] | None = None) -> Path:
+    """A test-pattern clip with a tone; codec, size, rate and extras as asked."""
+    argv = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}"]
+    if audio:
+        argv += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]
+    argv += list(extra_in or [])
+    argv += ["-t", str(seconds), "-c:v", vcodec, "-pix_fmt", pix_fmt]
+    if vcodec == "libx264":
+        argv += ["-preset", "ultrafast"]
+    elif vcodec == "libx265":
+        argv += ["-preset", "ultrafast", "-x265-params", "log-level=error"]
+    if audio:
+        argv += ["-c:a", "aac"]
+    argv += list(extra_out or []) + list(container_args or []) + [str(path)]
+    subprocess.run(argv, check=True, capture_output=True, timeout=120)
+    return path
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+async def admin_user(svc: Services, name: str = "admin") -> int:
+    user = await svc.accounts.create_user(name, f"{name}@example.org", "correct horse battery", "admin")
+    return user.id
+
+
+async def accept(svc: Services, source: Path, *, uploader_id: int, filename: str | None = None,
+                 sidecars: list[SubtitleSidecar] | None = None, title: str = "Clip", priority: int = 5,
+                 move: bool = False) -> AcceptedVideo:
+    return await svc.library.accept_original(
+        uploader_id=uploader_id, source=source, original_filename=filename or source.name,
+        metadata=VideoMetadata(title=title), sidecars=sidecars or [], move=move, priority=priority)
