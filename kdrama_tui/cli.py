@@ -6,11 +6,11 @@ import argparse
 import sys
 
 from kdrama_tui import __version__
-from kdrama_tui.commands import apikeys, migrate, serve, users
+from kdrama_tui.commands import apikeys, migrate, serve, users, worker
 from kdrama_tui.commands.common import CommandError
 from kdrama_tui.errors import ConfigError, DomainError
 
-COMMAND_MODULES = [serve, migrate, users, apikeys]
+COMMAND_MODULES = [serve, migrate, users, apikeys, worker]
 DEFAULT_COMMAND = "serve"
 
 

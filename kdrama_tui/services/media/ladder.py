@@ -80,6 +80,8 @@ def _even(value: float) -> int:
 
 def _size_for(short_side: int, display_w: int, display_h: int) -> tuple[int, int]:
     """Scale so the shorter side is ``short_side`` (portrait videos are sized by their width)."""
+    if min(display_w, display_h) <= short_side:  # the source's own size: round down, never up a line
+        return max(2, display_w // 2 * 2), max(2, display_h // 2 * 2)
     if display_w >= display_h:
         return _even(display_w * short_side / display_h), _even(short_side)
     return _even(short_side), _even(display_h * short_side / display_w)

@@ -135,7 +135,7 @@ def parse_subtitles(data: bytes, extension: str = "", language: str | None = Non
         raise SubtitleError(f"the file is larger than {MAX_SUBTITLE_BYTES // (1024 * 1024)} MiB")
     if not data.strip():
         raise SubtitleError("the file is empty")
-    text = decode_text(data).lstrip("\ufeff")
+    text = decode_text(data).lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     kind = detect_format(text, extension)
     language = normalize_language(language)
     if kind == "sami":
@@ -147,7 +147,7 @@ def parse_subtitles(data: bytes, extension: str = "", language: str | None = Non
             subs = pysubs2.SSAFile.from_string(text, format_=kind)
         except Exception as exc:  # pysubs2 raises several types on malformed input
             raise SubtitleError(f"not a valid {kind.upper()} file ({exc})") from None
-        cues = [Cue(int(e.start), int(e.end), e.plaintext) for e in subs.events
+        cues = [Cue(int(e.start), int(e.end), _clean_lines(e.plaintext)) for e in subs.events
                 if not e.is_comment and e.end > e.start and e.plaintext.strip()]
         tracks = [Track(language, None, cues)]
     tracks = [t for t in tracks if t.cues]
@@ -215,6 +215,10 @@ def parse_sami(text: str) -> list[Track]:
         language = normalize_language(props.get("lang")) or _SAMI_CLASSES.get(cls)
         tracks.append(Track(language, props.get("name") or None, cues))
     return tracks
+
+
+def _clean_lines(text: str) -> str:
+    return "\n".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def _sami_text(fragment: str) -> str:
