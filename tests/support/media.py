@@ -46,3 +46,37 @@ async def accept(svc: Services, source: Path, *, uploader_id: int, filename: str
     return await svc.library.accept_original(
         uploader_id=uploader_id, source=source, original_filename=filename or source.name,
         metadata=VideoMetadata(title=title), sidecars=sidecars or [], move=move, priority=priority)
+
+
+async def wait_until(predicate, timeout: float = 60.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
+    """Poll an async (or plain) predicate until it returns something truthy; fail after ``timeout``."""
+    import asyncio
+    import inspect
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
+
+
+async def assert_recorded_files_match_storage(svc: Services, video_id: int) -> list:
+    """Every generated video_files row points at a stored object of the recorded size and SHA-256, and every
+    object under videos/<id>/hls/ has a row."""
+    rows = [f for f in await svc.db.repos.video_files.find_by_video(video_id)
+            if f.file_type not in ("original", "subtitle_source")]
+    for row in rows:
+        path = svc.storage.local_path(row.file_path)
+        assert path is not None and path.is_file(), row.file_path
+        assert path.stat().st_size == row.file_size, row.file_path
+        assert sha256_file(path) == row.checksum, row.file_path
+        assert row.storage_provider == svc.storage.provider
+    stored = set(await svc.storage.list(f"videos/{video_id}/hls/"))
+    assert stored == {r.file_path for r in rows}
+    return rows
