@@ -70,6 +70,8 @@ class SubtitleTracks:
         # A SAMI file may hold several languages: take the one asked for, else the first.
         track = next((t for t in tracks if (t.language or "").split("-")[0] == lang.split("-")[0]), tracks[0])
         track.language, track.label = lang, label or subtitles.language_name(lang)
+        if len(tracks) > 1:  # keep just the chosen language as the source, so a re-transcode brings only it
+            data, extension = subtitles.render_webvtt(track.cues).encode("utf-8"), ".vtt"
         lock = self._locks.setdefault(video_id, asyncio.Lock())
         async with lock:
             return await self._add_locked(video_id, track, data, extension)
