@@ -16,6 +16,7 @@ from kdrama_tui.events import EventBus
 from kdrama_tui.models import utcnow
 from kdrama_tui.services.accounts import AccountService
 from kdrama_tui.services.library import Library
+from kdrama_tui.services.media.binaries import find_binaries
 from kdrama_tui.services.media.service import MediaService
 from kdrama_tui.storage import Storage
 from kdrama_tui.storage.local import LocalStorage
@@ -90,6 +91,7 @@ def build_storages(settings: Settings) -> tuple[Storage, dict[str, Storage]]:
 
 
 async def build_services(settings: Settings, *, migrate: bool = True) -> Services:
+    binaries = find_binaries(settings.transcode)  # a bad ffmpeg_path stops start-up before anything opens
     for folder in (settings.data_dir, settings.uploads_dir, settings.work_dir):
         folder.mkdir(parents=True, exist_ok=True)
     db = await open_database(settings.database_url, migrate=migrate,
@@ -102,5 +104,5 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         settings=settings, db=db, events=events, storage=storage, storages=storages,
         accounts=AccountService(db, events, settings.security.bcrypt_rounds),
         library=Library(db, storage, events),
-        media=MediaService(db, storage, storages, events, settings),
+        media=MediaService(db, storage, storages, events, settings, binaries=binaries),
     )
