@@ -295,3 +295,28 @@ async def test_probing_and_transcoding_work_with_the_wheel_ffmpeg_alone(svc: Ser
     assert video.status == "ready" and video.duration_seconds == 3
     rows = await assert_recorded_files_match_storage(svc, video.id)
     assert {(r.language, r.label) for r in rows if r.file_type == "subtitle"} == {("en", "English")}
+
+
+async def test_background_queue_wakes_on_job_queued_and_polls_for_other_processes(
+        svc: Services, clips: dict[str, Path], settings: Settings) -> None:
+    svc.settings.transcode.poll_seconds = 3600  # only the event can wake it quickly
+    await svc.start_background(queue=True, ingest=False, schedules=False)
+    uid = await admin_user(svc)
+    here = await accept(svc, clips["tiny"], uploader_id=uid)
+
+    async def ready(video_id: int) -> bool:
+        return (await svc.db.repos.videos.get(video_id)).status == "ready"
+
+    await wait_until(lambda: ready(here.video.id), timeout=30)
+    # Another process queues a job: no event reaches this one, the poll finds it.
+    svc.settings.transcode.poll_seconds = 0.2
+    await svc.media.queue.enqueue(here.video.id)  # wake once so the new poll interval takes effect
+    other_settings = Settings(data_dir=settings.data_dir, database=settings.database)
+    other = await build_services(other_settings)
+    try:
+        there = await accept(other, clips["tiny"], uploader_id=uid, title="From elsewhere")
+        await wait_until(lambda: ready(there.video.id), timeout=30)
+        assert "job.started" in [t for t, d in events_of(svc) if d.get("job_id") == there.job.id]
+        assert await other.media.queue.run_until_idle() == 0
+    finally:
+        await other.close()
