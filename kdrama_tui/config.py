@@ -169,6 +169,9 @@ class TranscodeSettings:
     nice: int = _doc("Niceness of ffmpeg so it never starves the web server.", default=10)
     ffmpeg_path: str = _doc("ffmpeg binary; empty = PATH, else the imageio-ffmpeg wheel's.", default="")
     ffprobe_path: str = _doc("ffprobe binary; empty = PATH, else probe with ffmpeg alone.", default="")
+    poll_seconds: float = _doc("How often a worker looks for jobs other processes queued.", default=2.0)
+    max_runtime_factor: float = _doc("ffmpeg is stopped (job failed) after this many times the video's "
+                                     "duration plus 5 minutes.", default=10.0)
 
     def validate(self) -> None:
         _check(isinstance(self.ladder, list) and len(self.ladder) > 0, "transcode.ladder",
@@ -188,6 +191,13 @@ class TranscodeSettings:
         _check(self.max_attempts >= 1, "transcode.max_attempts", "must be >= 1")
         _check(self.lease_seconds >= 5, "transcode.lease_seconds", "must be >= 5")
         _check(-20 <= self.nice <= 19, "transcode.nice", "must be -20..19")
+        _check(self.retry_backoff_seconds >= 0, "transcode.retry_backoff_seconds", "must be >= 0")
+        _check(0.1 <= self.poll_seconds <= 3600, "transcode.poll_seconds", "must be 0.1-3600")
+        _check(self.max_runtime_factor > 0, "transcode.max_runtime_factor", "must be > 0")
+        for i, rung in enumerate(self.ladder):
+            for key in ("video_bitrate", "audio_bitrate"):
+                _check(bool(re.fullmatch(r"\d+(\.\d+)?[kKmM]?", str(rung[key]))), f"transcode.ladder[{i}].{key}",
+                       f"must be a bitrate such as 800k or 5M (got {rung[key]!r})")
 
 
 @dataclass

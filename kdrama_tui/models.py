@@ -20,7 +20,7 @@ Role = typing.Literal["admin", "user"]
 VideoStatus = typing.Literal["uploading", "processing", "ready", "failed"]
 UploadStatus = typing.Literal["pending", "uploading", "assembling", "completed", "failed", "aborted", "expired"]
 ChunkStatus = typing.Literal["pending", "uploaded", "verified", "failed"]
-JobStatus = typing.Literal["queued", "processing", "completed", "failed"]
+JobStatus = typing.Literal["queued", "processing", "completed", "failed", "cancelled"]
 
 
 def utcnow() -> datetime:
@@ -197,6 +197,19 @@ class TranscodingJob(Model):
     created_at: datetime | None = None
     started_at: datetime | None = None
     completed_at: datetime | None = None
+    # Queue bookkeeping (migration 0005): retries are new rows; a worker holds a job through a lease.
+    attempt: int = 1
+    retry_of_id: int | None = None
+    run_after: datetime | None = None
+    worker_id: str | None = None
+    lease_expires_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    claims: int = 0
+    warnings: list[str] | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ("queued", "processing")
 
 
 @dataclass

@@ -19,6 +19,8 @@ from kdrama_tui.services.accounts import AccountService
 from kdrama_tui.services.backup import BackupService
 from kdrama_tui.services.crypto import load_or_create_master_key
 from kdrama_tui.services.library import Library
+from kdrama_tui.services.media.binaries import find_binaries
+from kdrama_tui.services.media.service import MediaService
 from kdrama_tui.services.signing_keys import SigningKeys
 from kdrama_tui.services.tokens import TokenService
 from kdrama_tui.services.uploads import UploadService
@@ -41,6 +43,7 @@ class Services:
     tokens: TokenService
     backups: BackupService
     uploads: UploadService
+    media: MediaService  # transcode queue (media.queue) and subtitle tracks (media.tracks)
     started_at: float = field(default_factory=time.time)
     # Lets the in-process dashboard act as admin without a password; lives only in this process's memory.
     local_admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
@@ -77,6 +80,8 @@ class Services:
             self.spawn("uploads.cleanup", self.uploads.run_cleanup)
         if schedules and self.settings.backup.enabled:
             self.spawn("backup.schedule", self.backups.run_schedule)
+        if queue:
+            self.spawn("media.queue", self.media.queue.run)
 
     async def _sweep_expired_sessions(self) -> None:
         while True:
@@ -109,6 +114,7 @@ def build_storages(settings: Settings) -> tuple[Storage, dict[str, Storage]]:
 
 
 async def build_services(settings: Settings, *, migrate: bool = True) -> Services:
+    binaries = find_binaries(settings.transcode)  # a bad ffmpeg_path stops start-up before anything opens
     for folder in (settings.data_dir, settings.uploads_dir, settings.work_dir):
         folder.mkdir(parents=True, exist_ok=True)
     master_key = load_or_create_master_key(settings.master_key_path, create=not settings.security.master_key_file)
@@ -128,4 +134,5 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         tokens=TokenService(db, events, accounts, signing_keys, settings.security),
         backups=BackupService(settings, events),
         uploads=UploadService(db, library, events, settings),
+        media=MediaService(db, storage, storages, events, settings, binaries=binaries),
     )
