@@ -55,6 +55,7 @@ FOREIGN_KEYS = {
     ("uploads", "video_id"): ("videos", "id", "SET NULL"),
     ("upload_chunks", "upload_id"): ("uploads", "id", "CASCADE"),
     ("transcoding_jobs", "video_id"): ("videos", "id", "CASCADE"),
+    ("transcoding_jobs", "retry_of_id"): ("transcoding_jobs", "id", "SET NULL"),  # 0005: a retry's history
     ("video_files", "video_id"): ("videos", "id", "CASCADE"),
     ("user_sessions", "user_id"): ("users", "id", "CASCADE"),
     ("user_sessions", "replaced_by_id"): ("user_sessions", "id", "SET NULL"),
