@@ -9,6 +9,7 @@ raises :class:`ConfigError` with one line that names the setting and what is wro
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import re
@@ -246,6 +247,12 @@ class StreamingSettings:
     views_per_ip_per_minute: int = _doc("View beacons accepted per IP per minute; more are dropped.", default=30)
     comments_per_ip_per_minute: int = _doc("Comments accepted per IP per minute; more get 429.", default=5)
     comment_max_length: int = _doc("Longest comment accepted, in characters.", default=2000)
+    cache_seconds: float = _doc("Longest time a cached video visibility or playlist may lag behind a change "
+                                "made by another process (changes made by this one apply at once).",
+                                default=30.0)
+    trusted_proxies: list[str] = _doc("Addresses of reverse proxies (e.g. nginx on 127.0.0.1) whose "
+                                      "X-Forwarded-For names the viewer; empty = trust none.",
+                                      default_factory=list)
 
     def validate(self) -> None:
         _check(self.x_accel_prefix.startswith("/") and self.x_accel_prefix.endswith("/"),
@@ -255,6 +262,12 @@ class StreamingSettings:
         _check(self.views_per_ip_per_minute >= 1, "streaming.views_per_ip_per_minute", "must be >= 1")
         _check(self.comments_per_ip_per_minute >= 1, "streaming.comments_per_ip_per_minute", "must be >= 1")
         _check(1 <= self.comment_max_length <= 100_000, "streaming.comment_max_length", "must be 1-100000")
+        _check(0 <= self.cache_seconds <= 3600, "streaming.cache_seconds", "must be 0-3600")
+        for address in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(address, strict=False)
+            except ValueError:
+                _check(False, "streaming.trusted_proxies", f"{address!r} is not an IP address or network")
 
 
 SECTIONS: dict[str, type] = {

@@ -15,7 +15,11 @@ from kdrama_tui.db import Database, open_database
 from kdrama_tui.events import EventBus
 from kdrama_tui.models import utcnow
 from kdrama_tui.services.accounts import AccountService
+from kdrama_tui.services.analytics import AnalyticsService
+from kdrama_tui.services.catalog import CatalogService
+from kdrama_tui.services.comments import CommentService
 from kdrama_tui.services.library import Library
+from kdrama_tui.services.playback import PlaybackService
 from kdrama_tui.storage import Storage
 from kdrama_tui.storage.local import LocalStorage
 
@@ -31,6 +35,10 @@ class Services:
     storages: dict[str, Storage]  # every provider that existing rows may name
     accounts: AccountService
     library: Library
+    playback: PlaybackService
+    catalog: CatalogService
+    analytics: AnalyticsService
+    comments: CommentService
     started_at: float = field(default_factory=time.time)
     # Lets the in-process dashboard act as admin without a password; lives only in this process's memory.
     local_admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
@@ -58,6 +66,9 @@ class Services:
 
     async def start_background(self, *, queue: bool = True, ingest: bool = True, schedules: bool = True) -> None:
         """Start the long-running parts (transcode queue, watch folders, periodic cleanups, backups)."""
+        self.spawn("playback.invalidation", self.playback.watch_events)
+        self.spawn("analytics.writer", self.analytics.run)
+        self.spawn("catalog.backfill", self.catalog.backfill_search)
         if schedules:
             self.spawn("sessions.cleanup", self._sweep_expired_sessions)
 
@@ -75,6 +86,8 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        with contextlib.suppress(Exception):  # views buffered without a running writer (CLI, tests)
+            await self.analytics.flush()
         for storage in self.storages.values():
             await storage.close()
         await self.db.close()
@@ -94,8 +107,14 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
                              pool_size=settings.database.pool_size)
     events = EventBus()
     storage, storages = build_storages(settings)
+    playback = PlaybackService(db, settings, storages, events)
     return Services(
         settings=settings, db=db, events=events, storage=storage, storages=storages,
         accounts=AccountService(db, events, settings.security.bcrypt_rounds),
         library=Library(db, storage, events),
+        playback=playback,
+        catalog=CatalogService(db, storages, events, playback),
+        analytics=AnalyticsService(db, playback, settings.streaming.views_per_ip_per_minute),
+        comments=CommentService(db, events, playback, max_length=settings.streaming.comment_max_length,
+                                per_ip_per_minute=settings.streaming.comments_per_ip_per_minute),
     )
