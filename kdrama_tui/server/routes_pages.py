@@ -23,9 +23,10 @@ HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
 HLSJS_DIR = HERE.parents[1] / "node_modules" / "hls.js" / "dist"
 
-# hls.js runs its transmuxer in a worker made from a blob: URL and feeds <video> through MediaSource blobs.
+# hls.js runs its transmuxer in a worker made from a blob: URL, feeds <video> through MediaSource blobs and
+# gives its subtitle <track>s an empty data: source.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-       "media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
+       "media-src 'self' blob: data:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
        "base-uri 'none'; frame-ancestors 'self'; form-action 'self'")
 PAGE_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
                 "Referrer-Policy": "same-origin"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from kdrama_tui.services import analytics as analytics_module
 from tests.streaming.conftest import World
 
@@ -18,7 +20,8 @@ async def test_beacon_records_ip_agent_and_clamped_duration(world: World) -> Non
         resp = await world.client.post(url, json={"watch_duration": duration}, headers={"User-Agent": "TestTV/1"})
         assert resp.status == 204
     # sendBeacon posts text/plain; the body is still JSON.
-    assert (await world.client.post(url, data='{"watch_duration": 3}', headers={"Content-Type": "text/plain"})).status == 204
+    plain = await world.client.post(url, data='{"watch_duration": 3}', headers={"Content-Type": "text/plain"})
+    assert plain.status == 204
     rows = await _views(world, video.id)
     assert [r.watch_duration for r in rows] == [4, 0, 6 + analytics_module.DURATION_MARGIN, 2, 3]
     assert all(r.ip_address == "127.0.0.1" for r in rows)
@@ -55,7 +58,7 @@ async def test_beacons_are_written_in_batches_by_the_background_writer(world: Wo
     batches: list[int] = []
     original = db.execute_many
 
-    async def counting(sql, params):  # noqa: ANN001, ANN202
+    async def counting(sql, params):
         batches.append(len(params))
         return await original(sql, params)
 
@@ -66,7 +69,7 @@ async def test_beacons_are_written_in_batches_by_the_background_writer(world: Wo
         for _ in range(100):  # the writer flushes within about a second
             if await db.repos.analytics.count({"video_id": video.id}) == 40:
                 break
-            await __import__("asyncio").sleep(0.05)
+            await asyncio.sleep(0.05)
     finally:
         db.execute_many = original
     assert await db.repos.analytics.count({"video_id": video.id}) == 40
@@ -141,7 +144,8 @@ async def test_comment_validation_and_rate_limit(world: World) -> None:
         assert (await world.client.post(url, json={"content": "more"})).status == 201
     resp = await world.client.post(url, json={"content": "one too many"})
     assert resp.status == 429 and int(resp.headers["Retry-After"]) >= 1
-    assert await world.svc.db.repos.comments.count({"video_id": video.id}) == world.svc.settings.streaming.comments_per_ip_per_minute
+    allowed = world.svc.settings.streaming.comments_per_ip_per_minute
+    assert await world.svc.db.repos.comments.count({"video_id": video.id}) == allowed
 
 
 async def test_private_video_comments_need_the_playback_token(world: World) -> None:

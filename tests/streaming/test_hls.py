@@ -126,8 +126,8 @@ async def test_no_database_query_per_segment_or_playlist(world: World) -> None:
     calls: list[str] = []
     originals = {name: getattr(db, name) for name in ("fetch_all", "fetch_one", "execute", "fetch_value")}
 
-    def counting(name: str):  # noqa: ANN202
-        async def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def counting(name: str):
+        async def wrapper(*args, **kwargs):
             calls.append(name)
             return await originals[name](*args, **kwargs)
         return wrapper

@@ -17,7 +17,7 @@ FILES = ["master.m3u8", "180p/index.m3u8", "180p/init.mp4", "180p/seg_00001.m4s"
          "subs/ko.m3u8", "subs/ko.vtt", "subs/en.vtt", "poster.jpg", "thumbs/sprite.jpg", "thumbs/thumbs.vtt"]
 
 
-async def _token(world: World, video_id: int, account=None) -> str:  # noqa: ANN001
+async def _token(world: World, video_id: int, account=None) -> str:
     resp = await world.client.get(f"/api/videos/{video_id}/playback", headers=(account or world.alice).headers)
     assert resp.status == 200
     return (await resp.json())["token"]

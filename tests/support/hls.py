@@ -85,8 +85,8 @@ def build_hls(out: Path) -> Path:
                 for i, text in enumerate(lines)]
         (out / "subs" / f"{lang}.vtt").write_text("WEBVTT\n\n" + "\n".join(cues), encoding="utf-8")
         (out / "subs" / f"{lang}.m3u8").write_text(
-            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n"
-            "#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:%.3f,\n%s.vtt\n#EXT-X-ENDLIST\n" % (SECONDS, SECONDS, lang))
+            f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{SECONDS}\n#EXT-X-MEDIA-SEQUENCE:0\n"
+            f"#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:{SECONDS:.3f},\n{lang}.vtt\n#EXT-X-ENDLIST\n")
 
     _run([ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", source[0], "-vf", "select=eq(n\\,24)",
           "-frames:v", "1", "-update", "1", str(out / "poster.jpg")])

@@ -40,26 +40,41 @@
     return out;
   }
   function currentSubtitle() {
-    if (hls) return hls.subtitleTrack;
+    if (hls) return wantedSubtitle;
     for (var i = 0; i < video.textTracks.length; i++) if (video.textTracks[i].mode === "showing") return i;
     return -1;
   }
-  function setSubtitle(index) {
-    if (hls) {
-      hls.subtitleTrack = index;
-      hls.subtitleDisplay = index >= 0;
-    } else {
-      for (var i = 0; i < video.textTracks.length; i++) video.textTracks[i].mode = i === index ? "showing" : "disabled";
+  // hls.js mirrors the modes of the <video>'s text tracks into its own selection (a track created
+  // "disabled" after hls.subtitleTrack was set switches it back off), so the choice is applied to the
+  // text tracks themselves, again whenever hls.js adds one.
+  var wantedSubtitle = -1;
+  function applySubtitle() {
+    var tracks = subtitleTracks();
+    var chosen = tracks.filter(function (t) { return t.index === wantedSubtitle; })[0];
+    for (var i = 0; i < video.textTracks.length; i++) {
+      var tt = video.textTracks[i];
+      var match = chosen && (hls ? (tt.label === chosen.label && (tt.language || "") === chosen.lang) : i === chosen.index);
+      var mode = match ? "showing" : "disabled";
+      if (tt.mode !== mode) tt.mode = mode;
     }
+    if (hls && hls.subtitleTrack !== wantedSubtitle) hls.subtitleTrack = wantedSubtitle;
+    if (hls) hls.subtitleDisplay = wantedSubtitle >= 0;
+  }
+  function setSubtitle(index) {
+    wantedSubtitle = index;
+    applySubtitle();
     subtitleMenu.value = String(index);
     var chosen = subtitleTracks().filter(function (t) { return t.index === index; })[0];
     if (chosen) { lastSubtitle = index; store(subtitleKey, chosen.lang); } else { store(subtitleKey, "off"); }
   }
+  video.textTracks.addEventListener("addtrack", function () { if (hls) applySubtitle(); });
   function fillSubtitles() {
     var tracks = subtitleTracks();
     subtitleMenu.length = 1;
     tracks.forEach(function (t) { subtitleMenu.add(new Option(t.label, String(t.index))); });
     if (!tracks.length) return;
+    if (subtitleMenu.dataset.chosen) { setSubtitle(wantedSubtitle); return; }  // keep the viewer's choice
+    subtitleMenu.dataset.chosen = "1";
     var wanted = load(subtitleKey);
     if (wanted === "off") { setSubtitle(-1); return; }
     var browser = (navigator.language || "").slice(0, 2).toLowerCase();
@@ -97,6 +112,7 @@
   } else {
     showError("This browser cannot play HLS video.");
   }
+  window.kdramaPlayer = { hls: hls, video: video };  // for the console and the browser tests
   qualityMenu.addEventListener("change", function () { if (hls) hls.currentLevel = Number(qualityMenu.value); });
   subtitleMenu.addEventListener("change", function () { setSubtitle(Number(subtitleMenu.value)); });
 
@@ -144,12 +160,12 @@
   var lastSaved = 0, lastTime = 0, watched = 0, beaconSent = false;
   function savePosition() {
     var d = duration();
-    if (video.currentTime > 5 && (!d || video.currentTime < d - 10)) store(positionKey, String(Math.floor(video.currentTime)));
+    if (video.currentTime >= 1 && (!d || d - video.currentTime > 1)) store(positionKey, video.currentTime.toFixed(1));
   }
   video.addEventListener("loadedmetadata", function () {
     seek.max = String(duration());
     var saved = Number(load(positionKey) || 0);
-    if (saved > 5 && saved < duration() - 10) video.currentTime = saved;
+    if (saved >= 1 && duration() - saved > 1) video.currentTime = saved;
   });
   video.addEventListener("timeupdate", function () {
     var now = video.currentTime;
@@ -158,7 +174,7 @@
     lastTime = now;
     seek.value = String(now);
     timeLabel.textContent = clock(now) + " / " + clock(duration());
-    if (Math.abs(now - lastSaved) >= 5) { lastSaved = now; savePosition(); }
+    if (Math.abs(now - lastSaved) >= 2) { lastSaved = now; savePosition(); }
   });
   video.addEventListener("pause", savePosition);
   video.addEventListener("ended", function () { store(positionKey, null); });
