@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from kdrama_tui.config import StreamingSettings
 from kdrama_tui.errors import DomainError, NotFound
 from kdrama_tui.server.http import cors_headers
 from kdrama_tui.server.keys import services
@@ -29,8 +30,7 @@ from kdrama_tui.storage import Storage
 OTHER_MAX_AGE = 3600  # subtitles and images: may be replaced (a new subtitle upload), revalidated by ETag
 
 
-def _cache_control(request: web.Request, access: VideoAccess, path: str) -> str:
-    settings = services(request).settings.streaming
+def _cache_control(settings: StreamingSettings, access: VideoAccess, path: str) -> str:
     scope = "public" if access.is_public else "private"
     if is_rewritten_text(path):
         return f"{scope}, max-age={settings.playlist_max_age}"
@@ -67,7 +67,8 @@ async def _serve(request: web.Request, cors: dict[str, str]) -> web.StreamRespon
     svc = services(request)
     token = request.query.get("token")
     access = await svc.playback.authorize(video_id, token)
-    headers = {**cors, "Content-Type": content_type(path), "Cache-Control": _cache_control(request, access, path),
+    headers = {**cors, "Content-Type": content_type(path),
+               "Cache-Control": _cache_control(svc.settings.streaming, access, path),
                "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
     if is_rewritten_text(path):
         return await _serve_text(request, access, path, None if access.is_public else token, headers)
@@ -90,10 +91,9 @@ async def _serve_text(request: web.Request, access: VideoAccess, path: str, toke
         response = web.Response(status=304, headers={k: v for k, v in headers.items() if k != "Content-Type"})
         response.etag = etag
         return response
-    response = web.Response(body=cached.body(token), headers=headers)
-    response.etag = etag
-    response.last_modified = cached.last_modified
-    return response
+    headers["ETag"] = f'"{etag}"'
+    headers["Last-Modified"] = cached.last_modified_http
+    return web.Response(body=cached.body(token), headers=headers)
 
 
 async def _serve_remote(request: web.Request, storage: Storage, key: str,

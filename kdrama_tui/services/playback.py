@@ -20,6 +20,7 @@ import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from pathlib import Path
 
 from kdrama_tui.config import Settings
@@ -127,6 +128,10 @@ class CachedText:
     last_modified: float
     size: int
     loaded_at: float = field(default_factory=time.monotonic)
+    last_modified_http: str = ""
+
+    def __post_init__(self) -> None:
+        self.last_modified_http = formatdate(self.last_modified, usegmt=True)
 
     def body(self, token: str | None) -> bytes:
         if token is None:

@@ -22,6 +22,7 @@ from kdrama_tui.fsutil import atomic_write_bytes
 _CONTEXT = b"kdrama-tui playback v1"
 _MAC_BYTES = 16
 MAX_TOKEN_LENGTH = 64
+_VERIFIED_CACHE = 10_000
 
 
 def load_or_create_secret(path: Path) -> bytes:
@@ -42,6 +43,7 @@ class PlaybackTokens:
             raise ValueError("playback secret must be at least 32 bytes")
         self._secret = secret
         self.lifetime_seconds = lifetime_seconds
+        self._verified: dict[str, tuple[int, int]] = {}
 
     @classmethod
     def from_file(cls, path: Path, lifetime_seconds: float) -> PlaybackTokens:
@@ -61,6 +63,15 @@ class PlaybackTokens:
         """Raise 401 when there is no token, 403 when it is malformed, forged, for another video or expired."""
         if not token:
             raise Unauthorized("this video is private: a playback token is required", code="playback_token_required")
+        # A player presents the same token for every segment: remember good ones (the MAC is the costly part).
+        known = self._verified.get(token)
+        if known is not None and known[0] == video_id:
+            if known[1] <= (time.time() if now is None else now):
+                raise Forbidden("this playback token has expired", code="playback_token_expired")
+            return
+        self._check(token, video_id, now)
+
+    def _check(self, token: str, video_id: int, now: float | None) -> None:
         expires_text, dot, mac = token.partition(".")
         if not dot or len(token) > MAX_TOKEN_LENGTH or not expires_text.isascii() or not expires_text.isdigit():
             raise Forbidden("invalid playback token", code="invalid_playback_token")
@@ -69,6 +80,9 @@ class PlaybackTokens:
             raise Forbidden("invalid playback token", code="invalid_playback_token")
         if expires <= (time.time() if now is None else now):
             raise Forbidden("this playback token has expired", code="playback_token_expired")
+        if len(self._verified) >= _VERIFIED_CACHE:
+            self._verified.clear()
+        self._verified[token] = (video_id, expires)
 
 
 def token_fingerprint(token: str) -> str:
