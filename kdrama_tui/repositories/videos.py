@@ -93,7 +93,9 @@ class VideoRepository(BaseRepository[Video]):
             visible = "(status = 'ready' AND is_public = :public)"
             params["public"] = True
             if search.viewer_id is not None:
-                visible = f"({visible} OR uploader_user_id = :viewer)"
+                # One expression rather than an OR of two indexed terms: both planners then scan newest-first
+                # and stop at the page, instead of merging two index lookups and sorting (4x slower here).
+                visible = (f"(CASE WHEN uploader_user_id = :viewer THEN 1 WHEN {visible} THEN 1 ELSE 0 END) = 1")
                 params["viewer"] = search.viewer_id
             clauses.append(visible)
         if search.q:
