@@ -19,6 +19,7 @@ from kdrama_tui.server.http import cors_headers
 from kdrama_tui.server.keys import services
 from kdrama_tui.server.middleware import domain_error_response
 from kdrama_tui.services.playback import (
+    CachedText,
     VideoAccess,
     clean_hls_path,
     content_type,
@@ -27,6 +28,7 @@ from kdrama_tui.services.playback import (
 )
 from kdrama_tui.storage import Storage
 
+_FIXED = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
 OTHER_MAX_AGE = 3600  # subtitles and images: may be replaced (a new subtitle upload), revalidated by ETag
 
 
@@ -60,18 +62,24 @@ async def hls_file(request: web.Request) -> web.StreamResponse:
 
 async def _serve(request: web.Request, cors: dict[str, str]) -> web.StreamResponse:
     video_id = _video_id(request)
-    path = clean_hls_path(request.match_info.get("path", ""))
     # Legitimate names never need percent-encoding: an encoded slash, dot or NUL is an attack, not a file.
-    if path is None or "%" in request.rel_url.raw_path:
+    if "%" in request.rel_url.raw_path:
         raise NotFound("not found")
     svc = services(request)
+    raw = request.match_info.get("path", "")
     token = request.query.get("token")
+    cached = svc.playback.fresh_text(video_id, raw)
+    if cached is not None:  # the hot path for playlists: a dict lookup, no filesystem, no database
+        access = await svc.playback.authorize(video_id, token)
+        return _text_response(request, access, raw, cached, token)
+    path = clean_hls_path(raw)
+    if path is None:
+        raise NotFound("not found")
     access = await svc.playback.authorize(video_id, token)
-    headers = {**cors, "Content-Type": content_type(path),
-               "Cache-Control": _cache_control(svc.settings.streaming, access, path),
-               "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
     if is_rewritten_text(path):
-        return await _serve_text(request, access, path, None if access.is_public else token, headers)
+        return _text_response(request, access, path, await svc.playback.text(access, path), token)
+    headers = {**cors, "Content-Type": content_type(path),
+               "Cache-Control": _cache_control(svc.settings.streaming, access, path), **_FIXED}
     local = svc.playback.local_file(access, path)
     if local is not None:
         streaming = svc.settings.streaming
@@ -83,17 +91,22 @@ async def _serve(request: web.Request, cors: dict[str, str]) -> web.StreamRespon
     return await _serve_remote(request, svc.playback.storage(access), access.prefix + path, headers)
 
 
-async def _serve_text(request: web.Request, access: VideoAccess, path: str, token: str | None,
-                      headers: dict[str, str]) -> web.StreamResponse:
-    cached = await services(request).playback.text(access, path)
-    etag = cached.etag_for(token)
-    if any(e.value == etag or e.value == "*" for e in (request.if_none_match or ())):
-        response = web.Response(status=304, headers={k: v for k, v in headers.items() if k != "Content-Type"})
-        response.etag = etag
-        return response
-    headers["ETag"] = f'"{etag}"'
-    headers["Last-Modified"] = cached.last_modified_http
-    return web.Response(body=cached.body(token), headers=headers)
+def _text_response(request: web.Request, access: VideoAccess, path: str, cached: CachedText,
+                   token: str | None) -> web.Response:
+    """A playlist (or the seek-preview WebVTT) from memory, with the token written into its URIs."""
+    if access.is_public:
+        token = None
+    if cached.headers is None:
+        cached.headers = {"Content-Type": content_type(path),
+                          "Cache-Control": _cache_control(services(request).settings.streaming, access, path),
+                          "Last-Modified": cached.last_modified_http, **_FIXED}
+    body, etag = cached.render(token)
+    headers = {**cached.headers, **cors_headers(request), "ETag": f'"{etag}"'}
+    if request.headers.get("If-None-Match") and any(
+            e.value == etag or e.value == "*" for e in (request.if_none_match or ())):
+        del headers["Content-Type"]
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, headers=headers)
 
 
 async def _serve_remote(request: web.Request, storage: Storage, key: str,

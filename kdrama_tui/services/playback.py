@@ -54,6 +54,7 @@ _INVALIDATING = ("video.", "job.finished", "job.failed", "job.cancelled")
 PLAYLIST_CACHE_BYTES = 64 * 1024 * 1024
 ACCESS_CACHE_ENTRIES = 20_000
 MISSING_TTL_SECONDS = 5.0
+TOKEN_BODIES_KEPT = 8  # per playlist: bounded memory beside the 64 MiB of cached text
 
 
 def clean_hls_path(path: str) -> str | None:
@@ -129,17 +130,24 @@ class CachedText:
     size: int
     loaded_at: float = field(default_factory=time.monotonic)
     last_modified_http: str = ""
+    headers: dict[str, str] | None = None  # the response headers every request for it shares (set by the route)
 
     def __post_init__(self) -> None:
         self.last_modified_http = formatdate(self.last_modified, usegmt=True)
 
-    def body(self, token: str | None) -> bytes:
-        if token is None:
-            return self.public_body
-        return token.join(self.parts).encode("utf-8")
+    _by_token: dict[str, tuple[bytes, str]] = field(default_factory=dict)
 
-    def etag_for(self, token: str | None) -> str:
-        return self.etag if token is None else f"{self.etag}-{token_fingerprint(token)}"
+    def render(self, token: str | None) -> tuple[bytes, str]:
+        """The body for this token and its ETag; recent tokens' bodies are kept (a player asks again)."""
+        if token is None:
+            return self.public_body, self.etag
+        found = self._by_token.get(token)
+        if found is None:
+            if len(self._by_token) >= TOKEN_BODIES_KEPT:
+                self._by_token.clear()
+            found = self._by_token[token] = (token.join(self.parts).encode("utf-8"),
+                                             f"{self.etag}-{token_fingerprint(token)}")
+        return found
 
 
 def _track_label(file: VideoFile) -> str:
@@ -280,6 +288,13 @@ class PlaybackService:
         return Path(real)
 
     # ---- playlists and other rewritten text -------------------------------------------------------
+    def fresh_text(self, video_id: int, path: str) -> CachedText | None:
+        """A cached playlist, if there is a fresh one (only validated paths are ever cached)."""
+        cached = self._texts.get((video_id, path))
+        if cached is not None and time.monotonic() - cached.loaded_at < self.ttl:
+            return cached
+        return None
+
     async def text(self, access: VideoAccess, path: str) -> CachedText:
         key = (access.video_id, path)
         cached = self._texts.get(key)
