@@ -28,14 +28,15 @@ from kdrama_tui.services.catalog import ANONYMOUS, Viewer  # noqa: E402
 from kdrama_tui.services.container import build_services  # noqa: E402
 
 BUDGET_MS = 50.0
-WORDS_KO = ["사랑", "불시착", "도깨비", "비밀", "의사", "변호사", "왕", "여름", "바다", "시간", "기억", "별", "꽃", "달"]
+WORDS_KO = ["사랑", "불시착", "도깨비", "비밀", "의사", "변호사", "왕", "여름", "바다", "시간", "기억", "별",
+            "꽃", "달"]
 WORDS_EN = ["love", "crash", "goblin", "secret", "doctor", "lawyer", "king", "summer", "sea", "time", "memory"]
 ACTORS = ["현빈", "손예진", "Gong Yoo", "Kim Go-eun", "Song Joong-ki", "Park Shin-hye", "이민호", "전지현",
           "Lee Jong-suk", "IU", "Park Seo-joon", "김태리"]
 GENRES = ["Romance", "Comedy", "Thriller", "Fantasy", "Historical", "Medical", "Legal", "Action"]
 
 
-async def fill(svc, count: int, owners: list[int]) -> None:  # noqa: ANN001
+async def fill(svc, count: int, owners: list[int]) -> None:
     rng = random.Random(7)  # the same catalog every run
     rows = []
     for i in range(count):
@@ -53,7 +54,7 @@ async def fill(svc, count: int, owners: list[int]) -> None:  # noqa: ANN001
         await svc.db.execute_many(sql, rows[start:start + 1000])
 
 
-async def timed(fn, repeat: int) -> list[float]:  # noqa: ANN001
+async def timed(fn, repeat: int) -> list[float]:
     await fn()  # warm
     samples = []
     for _ in range(repeat):

@@ -102,7 +102,7 @@ async def _prepare(data_dir: Path) -> Fixture:
 
 
 @contextlib.contextmanager
-def kdrama_server(data_dir: Path, port: int, extra_env: dict[str, str] | None = None):  # noqa: ANN201
+def kdrama_server(data_dir: Path, port: int, extra_env: dict[str, str] | None = None):
     """``kdrama-tui serve`` as its own process on 127.0.0.1:port (stopped on exit)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KDRAMA_DATA_DIR": str(data_dir),
            "KDRAMA_SERVER_PORT": str(port), "KDRAMA_INGEST_ENABLED": "false", "KDRAMA_BACKUP_ENABLED": "false",
@@ -115,7 +115,7 @@ def kdrama_server(data_dir: Path, port: int, extra_env: dict[str, str] | None = 
             if process.poll() is not None:
                 raise RuntimeError(f"server exited: {process.stderr.read().decode()[-2000:] if process.stderr else ''}")
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:  # noqa: S310
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
                     if resp.status == 200:
                         break
             except OSError:

@@ -6,6 +6,7 @@ import asyncio
 
 from kdrama_tui.services import analytics as analytics_module
 from tests.streaming.conftest import World
+from tests.support.hls import SECONDS
 
 
 async def _views(world: World, video_id: int) -> list:
@@ -23,7 +24,7 @@ async def test_beacon_records_ip_agent_and_clamped_duration(world: World) -> Non
     plain = await world.client.post(url, data='{"watch_duration": 3}', headers={"Content-Type": "text/plain"})
     assert plain.status == 204
     rows = await _views(world, video.id)
-    assert [r.watch_duration for r in rows] == [4, 0, 6 + analytics_module.DURATION_MARGIN, 2, 3]
+    assert [r.watch_duration for r in rows] == [4, 0, SECONDS + analytics_module.DURATION_MARGIN, 2, 3]
     assert all(r.ip_address == "127.0.0.1" for r in rows)
     assert rows[0].user_agent == "TestTV/1"
     for bad in ({"watch_duration": "long"}, {"watch_duration": True}, [1]):

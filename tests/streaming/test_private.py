@@ -12,6 +12,7 @@ import pytest
 
 from kdrama_tui.services.playback_tokens import PlaybackTokens
 from tests.streaming.conftest import World
+from tests.support.hls import SECONDS
 
 FILES = ["master.m3u8", "180p/index.m3u8", "180p/init.mp4", "180p/seg_00001.m4s", "90p/seg_00003.m4s",
          "subs/ko.m3u8", "subs/ko.vtt", "subs/en.vtt", "poster.jpg", "thumbs/sprite.jpg", "thumbs/thumbs.vtt"]
@@ -127,7 +128,7 @@ async def test_playback_api_gives_urls_only_to_owner_and_admin(world: World) -> 
         assert {s["lang"]: s["label"] for s in data["subtitles"]} == {"ko": "한국어", "en": "English"}
         assert all(s["url"].endswith(f".vtt?token={token}") for s in data["subtitles"])
         assert data["watch_url"].endswith(f"/watch/{private.id}?token={token}")
-        assert data["duration_seconds"] == 6
+        assert data["duration_seconds"] == SECONDS
 
 
 async def test_playback_api_for_public_and_unready_videos(world: World) -> None:

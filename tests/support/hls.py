@@ -17,7 +17,7 @@ from typing import Any
 
 from kdrama_tui.models import Video, utcnow
 
-SECONDS = 6
+SECONDS = 10
 SEGMENT_SECONDS = 2
 RENDITIONS = [("180p", 320, 180, "400k"), ("90p", 160, 90, "150k")]
 SUBTITLES = [
