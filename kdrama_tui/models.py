@@ -113,6 +113,9 @@ class Video(Model):
     is_public: bool = True
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    # Search columns kept by VideoRepository (migration 0007); never shown to users.
+    search_text: str | None = None
+    actors_text: str | None = None
 
 
 @dataclass
