@@ -6,11 +6,11 @@ import argparse
 import sys
 
 from kdrama_tui import __version__
-from kdrama_tui.commands import apikeys, console, migrate, run, serve, users
+from kdrama_tui.commands import apikeys, backup, console, migrate, run, serve, signing_keys, storage, users, worker
 from kdrama_tui.commands.common import CommandError
 from kdrama_tui.errors import ConfigError, DomainError
 
-COMMAND_MODULES = [run, serve, console, migrate, users, apikeys]
+COMMAND_MODULES = [run, serve, console, migrate, users, apikeys, signing_keys, worker, storage, backup]
 DEFAULT_COMMAND = "run"
 
 

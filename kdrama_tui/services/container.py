@@ -17,11 +17,20 @@ from kdrama_tui.events import EventBus
 from kdrama_tui.models import utcnow
 from kdrama_tui.services.accounts import AccountService
 from kdrama_tui.services.admin import AdminService
+from kdrama_tui.services.analytics import AnalyticsService
+from kdrama_tui.services.backup import BackupService
+from kdrama_tui.services.catalog import CatalogService
+from kdrama_tui.services.comments import CommentService
 from kdrama_tui.services.crypto import load_or_create_master_key
 from kdrama_tui.services.library import Library
+from kdrama_tui.services.media.binaries import find_binaries
+from kdrama_tui.services.media.service import MediaService
+from kdrama_tui.services.playback import PlaybackService
 from kdrama_tui.services.signing_keys import SigningKeys
 from kdrama_tui.services.tokens import TokenService
+from kdrama_tui.services.uploads import UploadService
 from kdrama_tui.storage import Storage
+from kdrama_tui.storage.factory import build_storage
 from kdrama_tui.storage.local import LocalStorage
 
 log = logging.getLogger(__name__)
@@ -37,6 +46,13 @@ class Services:
     accounts: AccountService
     library: Library
     tokens: TokenService
+    backups: BackupService
+    uploads: UploadService
+    media: MediaService  # transcode queue (media.queue) and subtitle tracks (media.tracks)
+    playback: PlaybackService
+    catalog: CatalogService
+    analytics: AnalyticsService
+    comments: CommentService
     started_at: float = field(default_factory=time.time)
     # Lets the in-process dashboard act as admin without a password; lives only in this process's memory.
     local_admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
@@ -47,10 +63,13 @@ class Services:
         self.admin = AdminService(self)
 
     def storage_for(self, provider: str) -> Storage:
-        try:
-            return self.storages[provider]
-        except KeyError:
-            raise RuntimeError(f"files stored on {provider!r} but that provider is not configured") from None
+        """The storage that holds files recorded with ``provider`` (built on first use from [storage] when
+        it is an S3 preset other than the configured one, e.g. rows left on wasabi after switching to local).
+        Raises StorageError (a DomainError) when it cannot be built."""
+        found = self.storages.get(provider)
+        if found is None:
+            found = self.storages[provider] = build_storage(self.settings, provider)
+        return found
 
     def spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
         """Run a long-lived background task; a crash is logged and published, never silent."""
@@ -68,9 +87,17 @@ class Services:
 
     async def start_background(self, *, queue: bool = True, ingest: bool = True, schedules: bool = True) -> None:
         """Start the long-running parts (transcode queue, watch folders, periodic cleanups, backups)."""
-        await self.tokens.keys.check_master_key()  # a lost or swapped master key stops start-up, loudly
+        await self.tokens.prepare()  # a lost or swapped master key stops start-up here, loudly
+        self.spawn("playback.invalidation", self.playback.watch_events)
+        self.spawn("analytics.writer", self.analytics.run)
+        self.spawn("catalog.backfill", self.catalog.backfill_search)
         if schedules:
             self.spawn("sessions.cleanup", self._sweep_expired_sessions)
+            self.spawn("uploads.cleanup", self.uploads.run_cleanup)
+        if schedules and self.settings.backup.enabled:
+            self.spawn("backup.schedule", self.backups.run_schedule)
+        if queue:
+            self.spawn("media.queue", self.media.queue.run)
 
     async def _sweep_expired_sessions(self) -> None:
         while True:
@@ -86,17 +113,26 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        with contextlib.suppress(Exception):  # views buffered without a running writer (CLI, tests)
+            await self.analytics.flush()
         for storage in self.storages.values():
             await storage.close()
         await self.db.close()
 
 
 def build_storages(settings: Settings) -> tuple[Storage, dict[str, Storage]]:
+    """The storage for new files, and every provider existing rows may name: local always (mixed libraries
+    keep playing after a switch to S3), plus the configured S3 provider. No network until first use."""
     local = LocalStorage(settings.media_root)
-    return local, {"local": local}
+    storages: dict[str, Storage] = {"local": local}
+    current: Storage = local
+    if settings.storage.provider != "local":
+        current = storages[settings.storage.provider] = build_storage(settings, settings.storage.provider)
+    return current, storages
 
 
 async def build_services(settings: Settings, *, migrate: bool = True) -> Services:
+    binaries = find_binaries(settings.transcode)  # a bad ffmpeg_path stops start-up before anything opens
     for folder in (settings.data_dir, settings.uploads_dir, settings.work_dir):
         folder.mkdir(parents=True, exist_ok=True)
     master_key = load_or_create_master_key(settings.master_key_path, create=not settings.security.master_key_file)
@@ -108,9 +144,19 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     storage, storages = build_storages(settings)
     accounts = AccountService(db, events, settings.security.bcrypt_rounds)
     signing_keys = SigningKeys(db, events, master_key, timedelta(days=settings.security.signing_key_days))
+    library = Library(db, storage, events)
+    playback = PlaybackService(db, settings, storages, events)
     return Services(
         settings=settings, db=db, events=events, storage=storage, storages=storages,
         accounts=accounts,
-        library=Library(db, storage, events),
+        library=library,
         tokens=TokenService(db, events, accounts, signing_keys, settings.security),
+        backups=BackupService(settings, events),
+        uploads=UploadService(db, library, events, settings),
+        media=MediaService(db, storage, storages, events, settings, binaries=binaries),
+        playback=playback,
+        catalog=CatalogService(db, storages, events, playback),
+        analytics=AnalyticsService(db, playback, settings.streaming.views_per_ip_per_minute),
+        comments=CommentService(db, events, playback, max_length=settings.streaming.comment_max_length,
+                                per_ip_per_minute=settings.streaming.comments_per_ip_per_minute),
     )
