@@ -31,14 +31,18 @@ from kdrama_tui.messages import (
     StreamStateChanged,
 )
 from kdrama_tui.screens.api_keys import ApiKeysScreen
+from kdrama_tui.screens.backups import BackupsScreen
 from kdrama_tui.screens.base import RESYNC_EVENT
+from kdrama_tui.screens.comments import CommentsScreen
 from kdrama_tui.screens.dashboard import DashboardScreen
+from kdrama_tui.screens.jobs import JobsScreen
 from kdrama_tui.screens.login import Credentials, LoginScreen
 from kdrama_tui.screens.logs import LogsScreen
 from kdrama_tui.screens.settings import SettingsScreen
 from kdrama_tui.screens.startup import StartupScreen
 from kdrama_tui.screens.uploads import UploadsScreen
 from kdrama_tui.screens.users import UsersScreen
+from kdrama_tui.screens.videos import VideosScreen
 from kdrama_tui.widgets.nav import SECTION_TITLES, SECTIONS
 
 log = logging.getLogger(__name__)
@@ -46,8 +50,8 @@ log = logging.getLogger(__name__)
 
 # Each section is a mode with its own screen stack, so a dialog open in one survives a visit to another.
 SECTION_SCREENS: dict[str, type[Screen[Any]]] = {
-    "dashboard": DashboardScreen, "uploads": UploadsScreen,
-    "users": UsersScreen, "keys": ApiKeysScreen,
+    "dashboard": DashboardScreen, "videos": VideosScreen, "uploads": UploadsScreen, "jobs": JobsScreen,
+    "users": UsersScreen, "keys": ApiKeysScreen, "comments": CommentsScreen, "backups": BackupsScreen,
     "logs": LogsScreen, "settings": SettingsScreen,
 }
 
@@ -72,6 +76,9 @@ class KdramaApp(App[None]):
         self.system = system
         self.clock = clock
         self.client_class = client_class
+        self.restart_requested = False
+        if system is not None:
+            system.on_restart = self._restart
         self.connected = False
         self.startup_error: str | None = None
         self.server_events: Signal[dict[str, Any]] = Signal(self, "server-events")
@@ -240,6 +247,11 @@ class KdramaApp(App[None]):
     def _unexpected(error: BaseException | None) -> str:
         log.error("dashboard action failed", exc_info=error)
         return f"unexpected error: {type(error).__name__}: {error}"
+
+    def _restart(self) -> None:
+        """The server asked to start again (a restore): leave, and let `run` start this command anew."""
+        self.restart_requested = True
+        self.exit()
 
     # ---- shutting down -----------------------------------------------------------------------------
     async def on_unmount(self) -> None:

@@ -84,16 +84,18 @@ class AdminClient:
         return ApiError(0, "unreachable", f"cannot reach {self.base_url}: {exc}")
 
     async def request(self, method: str, path: str, *, json_body: Any = None,
-                      params: dict[str, Any] | None = None, retry_auth: bool = True) -> Any:
+                      params: dict[str, Any] | None = None, retry_auth: bool = True,
+                      time_limit: float | None = None) -> Any:
         """Call the API; the decoded JSON (None for 204), or ApiError."""
         query = {k: str(v) for k, v in (params or {}).items() if v is not None}
         used_token = self.access_token
         try:
             async with self.session.request(
                     method, self.base_url + path, json=json_body, params=query, headers=self._auth_headers(),
-                    timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
+                    timeout=aiohttp.ClientTimeout(total=time_limit or self.timeout)) as response:
                 if response.status == 401 and retry_auth and await self._refresh(used_token):
-                    return await self.request(method, path, json_body=json_body, params=params, retry_auth=False)
+                    return await self.request(method, path, json_body=json_body, params=params, retry_auth=False,
+                                              time_limit=time_limit)
                 if response.status >= 400:
                     raise await self._error_from(response)
                 if response.status == 204:
@@ -262,6 +264,18 @@ class AdminClient:
 
     async def cancel_job(self, job_id: int) -> dict[str, Any]:
         return await self.request("POST", f"/api/jobs/{int(job_id)}/cancel")
+
+    # ---- backups -------------------------------------------------------------------------------------
+    async def backups(self) -> dict[str, Any]:
+        """``{"items", "running", "cloud_configured", "cloud_ready", "schedule", "warning"}``."""
+        return await self.request("GET", "/api/admin/backups")
+
+    async def run_backup(self, cloud: bool = False) -> dict[str, Any]:
+        return await self.request("POST", "/api/admin/backups", json_body={"cloud": cloud})
+
+    async def restore_backup(self, name: str) -> dict[str, Any]:
+        return await self.request("POST", "/api/admin/backups/restore", json_body={"name": name},
+                                  time_limit=600.0)  # a large backup is fetched and verified first
 
     # ---- comments ------------------------------------------------------------------------------------
     async def comments(self, state: str = "pending") -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 
 from kdrama_tui.commands.common import CommandError, settings_from
+from kdrama_tui.commands.serve import restart_in_place
 from kdrama_tui.logbuffer import configure_logging
 
 
@@ -31,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
             await system.stop()  # no-op when the app already stopped it on exit
 
     asyncio.run(main())
+    if app.restart_requested:  # a restore replaced the database: start over, terminal and all
+        restart_in_place()
     if app.startup_error:
         raise CommandError(app.startup_error)
     return int(app.return_code or 0)

@@ -6,9 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from kdrama_tui.db.base import Executor
-from kdrama_tui.models import Comment, TranscodingJob, Upload
-
-ACTIVE_UPLOAD_STATUSES = ("pending", "uploading")
+from kdrama_tui.models import Comment, TranscodingJob
 
 
 class StatsRepository:
@@ -20,14 +18,6 @@ class StatsRepository:
             raise ValueError(f"no count for {table}.{column}")
         rows = await self.db.fetch_all(f"SELECT {column} AS k, COUNT(*) AS n FROM {table} GROUP BY {column}")
         return {str(r["k"]): int(r["n"]) for r in rows}
-
-    async def active_uploads(self, limit: int = 50) -> list[tuple[Upload, str]]:
-        """In-flight upload sessions, oldest first, with the uploader's username."""
-        rows = await self.db.fetch_all(
-            "SELECT u.*, a.username AS uploader FROM uploads u JOIN users a ON a.id = u.user_id "
-            "WHERE u.status IN ('pending', 'uploading') ORDER BY u.created_at, u.id LIMIT :limit",
-            {"limit": limit})
-        return [(Upload.from_row(r), str(r["uploader"])) for r in rows]
 
     async def active_jobs(self, limit: int = 50) -> list[tuple[TranscodingJob, str]]:
         """Transcodes running now, with their video's title."""

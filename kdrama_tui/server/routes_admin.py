@@ -15,7 +15,7 @@ from kdrama_tui import logbuffer
 from kdrama_tui.errors import ValidationError
 from kdrama_tui.events import Event
 from kdrama_tui.server.auth import require_admin
-from kdrama_tui.server.keys import services
+from kdrama_tui.server.keys import RESTART_HOOK, services
 from kdrama_tui.server.openapi import describe
 from kdrama_tui.server.requests import int_param, path_id, read_json
 
@@ -168,6 +168,13 @@ async def list_uploads(request: web.Request) -> web.Response:
     return web.json_response({"items": await services(request).admin.list_uploads()})
 
 
+@describe(**_ADMIN)
+async def abort_upload(request: web.Request) -> web.Response:
+    """Abort an upload session in flight; its received bytes are deleted (409 once completed)."""
+    caller = await require_admin(request)
+    return web.json_response(await services(request).admin.abort_upload(caller.user, path_id(request)))
+
+
 # ---- videos -----------------------------------------------------------------------------------------
 @describe(**_ADMIN)
 async def video_detail(request: web.Request) -> web.Response:
@@ -186,6 +193,43 @@ async def list_comments(request: web.Request) -> web.Response:
     items = await services(request).admin.list_comments(
         request.query.get("state", "pending"), int_param(request.query.get("limit"), "limit", 500, 1, 2000))
     return web.json_response({"items": items})
+
+
+# ---- backups ----------------------------------------------------------------------------------------
+@describe(**_ADMIN)
+async def list_backups(request: web.Request) -> web.Response:
+    """Backups, newest first (local, and cloud when configured), whether one is running, the schedule."""
+    await require_admin(request)
+    return web.json_response(await services(request).admin.list_backups())
+
+
+@describe(**_ADMIN)
+async def run_backup(request: web.Request) -> web.Response:
+    """Start a backup now (``{"cloud": true}`` also uploads an encrypted copy); 202, then backup.* events."""
+    await require_admin(request)
+    data = await read_json(request)
+    cloud = data.get("cloud", False)
+    if not isinstance(cloud, bool):
+        raise ValidationError("cloud must be true or false", code="invalid_field", details={"field": "cloud"})
+    services(request).admin.start_backup(cloud)
+    return web.json_response({"started": True, "cloud": cloud}, status=202)
+
+
+@describe(**_ADMIN)
+async def restore_backup(request: web.Request) -> web.Response:
+    """Restore a listed backup (``{"name"}``) over this server's database, then restart the server.
+
+    The backup is fetched, decrypted and verified before anything changes; the replaced database is kept
+    as a ``kdrama-prerestore-…`` backup. The answer comes before the restart (``"restarting"``).
+    """
+    await require_admin(request)
+    data = await read_json(request)
+    result = await services(request).admin.restore(_string(data, "name"))
+    restart = request.app.get(RESTART_HOOK)
+    if restart is not None:
+        log.warning("database restored from %s; restarting to load it", result["restored"])
+        asyncio.get_running_loop().call_later(0.5, restart)  # after this answer has gone out
+    return web.json_response({**result, "restarting": restart is not None})
 
 
 # ---- live events ------------------------------------------------------------------------------------
@@ -311,5 +355,9 @@ def setup(app: web.Application) -> None:
     r.add_post("/api/admin/api-keys", issue_api_key)
     r.add_delete("/api/admin/api-keys/{id}", revoke_api_key)
     r.add_get("/api/admin/uploads", list_uploads)
+    r.add_delete("/api/admin/uploads/{id}", abort_upload)
     r.add_get("/api/admin/videos/{id}", video_detail)
     r.add_get("/api/admin/comments", list_comments)
+    r.add_get("/api/admin/backups", list_backups)
+    r.add_post("/api/admin/backups", run_backup)
+    r.add_post("/api/admin/backups/restore", restore_backup)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import time as _time
@@ -11,10 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kdrama_tui import __version__
-from kdrama_tui.errors import Conflict, ValidationError
+from kdrama_tui.errors import Conflict, DomainError, ValidationError
 from kdrama_tui.models import ApiKey, User, utcnow
 from kdrama_tui.services import passwords
 from kdrama_tui.services.accounts import ROLES
+from kdrama_tui.services.backup import parse_name as parse_backup_name
 
 if TYPE_CHECKING:
     from kdrama_tui.services.container import Services
@@ -41,20 +43,10 @@ def _same_filesystem(a: Path, b: Path) -> bool:
         return False
 
 
-def upload_progress(upload: Any) -> dict[str, Any]:
-    """Received bytes and a 0-100 percentage from the verified chunk numbers of a session."""
-    total = max(int(upload.total_size), 0)
-    chunks = max(int(upload.total_chunks), 1)
-    done = len(set(upload.uploaded_chunks or []))
-    chunk_size = -(-total // chunks) if total else 0  # ceil, as CONTRACT.md defines chunk_size
-    received = min(done * chunk_size, total)
-    percent = 100.0 if total == 0 and done else (100.0 * received / total if total else 0.0)
-    return {"received_bytes": received, "chunks_done": done, "percent": round(percent, 1)}
-
-
 class AdminService:
     def __init__(self, svc: Services) -> None:
         self.svc = svc
+        self._backup_task: asyncio.Task[None] | None = None
 
     @property
     def repos(self) -> Any:
@@ -98,12 +90,14 @@ class AdminService:
         }
 
     async def list_uploads(self, limit: int = 200) -> list[dict[str, Any]]:
-        items = []
-        for upload, uploader in await self.repos.stats.active_uploads(limit):
-            row = upload.to_dict()
-            row.pop("uploaded_chunks", None)
-            items.append({**row, "uploader": uploader, **upload_progress(upload)})
-        return items
+        """Unfinished upload sessions, oldest first, with live progress (bytes in flight included)."""
+        items = await self.svc.uploads.list_active()
+        items.sort(key=lambda u: (u.get("created_at") or "", u["id"]))
+        return [{**u, "uploader": u.get("username")} for u in items[:limit]]
+
+    async def abort_upload(self, admin: User, upload_id: int) -> dict[str, Any]:
+        upload = await self.svc.uploads.abort(admin, upload_id)
+        return self.svc.uploads.view(upload)
 
     async def video_detail(self, video_id: int) -> dict[str, Any]:
         """Everything about one video the admin may want: files, renditions, jobs, views, comments."""
@@ -134,6 +128,56 @@ class AdminService:
             raise ValidationError("state must be pending, approved or all", code="invalid_parameter")
         rows = await self.repos.stats.comments(states[state], limit)
         return [{**c.to_dict(), "video_title": title, "author": author} for c, title, author in rows]
+
+    # ---- backups -----------------------------------------------------------------------------------
+    @property
+    def backup_running(self) -> bool:
+        return self._backup_task is not None and not self._backup_task.done()
+
+    async def list_backups(self) -> dict[str, Any]:
+        backups = self.svc.backups
+        warning = None
+        try:
+            items = await backups.list_backups(cloud=True)
+        except DomainError as exc:  # an unreachable cloud must not hide the local backups
+            items, warning = await backups.list_backups(cloud=False), f"cloud backups not listed: {exc.message}"
+        daily, weekly = backups.last_runs()
+        settings = self.svc.settings.backup
+        return {
+            "items": [b.to_dict() for b in items], "running": self.backup_running, "warning": warning,
+            "cloud_configured": backups.cloud_configured, "cloud_ready": backups.cloud_ready,
+            "schedule": {"enabled": settings.enabled, "daily_at": settings.daily_at, "weekly_on": settings.weekly_on,
+                         "last_daily": daily.isoformat() if daily else None,
+                         "last_weekly": weekly.isoformat() if weekly else None},
+        }
+
+    def start_backup(self, cloud: bool) -> None:
+        """Run a backup in the background; its progress and end arrive as backup.* events."""
+        if self.backup_running:
+            raise Conflict("a backup is already running", code="backup_running")
+
+        async def run() -> None:
+            with contextlib.suppress(Exception):  # the backup service logs and publishes backup.failed
+                await self.svc.backups.run_backup(cloud=cloud)
+
+        self._backup_task = asyncio.create_task(run(), name="backup.manual")
+
+    async def restore(self, name: str) -> dict[str, Any]:
+        """Restore a listed backup (by name) into this running server's database; it must restart after."""
+        if not isinstance(name, str) or parse_backup_name(name, "local", 0) is None:
+            raise ValidationError("name must be one of the listed backups (kdrama-backup-….tar…)",
+                                  code="invalid_backup_name")
+        if self.backup_running:
+            raise Conflict("a backup is running; restore when it has finished", code="backup_running")
+        # force: the server serving this folder is this very process, which restarts right after
+        result = await self.svc.backups.restore(name, force=True)
+        return result.to_dict()
+
+    async def close(self) -> None:
+        if self._backup_task is not None:
+            self._backup_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._backup_task
 
     # ---- accounts ----------------------------------------------------------------------------------
     async def update_user(self, user_id: int, changes: dict[str, Any]) -> User:

@@ -107,6 +107,7 @@ class Services:
             await asyncio.sleep(3600)
 
     async def close(self) -> None:
+        await self.admin.close()  # a backup started from the dashboard stops with the server
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -20,13 +20,15 @@ from kdrama_tui.logbuffer import get_buffer
 from kdrama_tui.models import User, utcnow
 from kdrama_tui.server.app import create_app
 from kdrama_tui.services.container import Services, build_services
+from tests.support.console import start_upload
 
 ADMIN_ENDPOINTS = [
     ("GET", "/api/admin/stats"), ("GET", "/api/admin/settings"), ("GET", "/api/admin/logs"),
     ("GET", "/api/admin/events"), ("GET", "/api/admin/users"), ("POST", "/api/admin/users"),
     ("GET", "/api/admin/users/1"), ("PATCH", "/api/admin/users/1"), ("GET", "/api/admin/api-keys"),
     ("POST", "/api/admin/api-keys"), ("DELETE", "/api/admin/api-keys/1"), ("GET", "/api/admin/uploads"),
-    ("GET", "/api/admin/videos/1"), ("GET", "/api/admin/comments"),
+    ("GET", "/api/admin/videos/1"), ("GET", "/api/admin/comments"), ("DELETE", "/api/admin/uploads/1"),
+    ("GET", "/api/admin/backups"), ("POST", "/api/admin/backups"), ("POST", "/api/admin/backups/restore"),
 ]
 
 
@@ -91,10 +93,7 @@ async def test_stats_count_videos_jobs_uploads_views_and_disk(api: Api) -> None:
     await repos.jobs.create({"video_id": busy.id, "status": "processing", "provider": "local_server",
                              "progress": 40, "started_at": utcnow()})
     await repos.jobs.create({"video_id": ready.id, "status": "queued", "provider": "local_server"})
-    await repos.uploads.create({"user_id": api.user.id, "filename": "ep01.mkv", "total_size": 1000,
-                                "total_chunks": 4, "uploaded_chunks": [0, 1], "status": "uploading"})
-    await repos.uploads.create({"user_id": api.user.id, "filename": "done.mkv", "total_size": 10,
-                                "total_chunks": 1, "uploaded_chunks": [0], "status": "completed"})
+    await start_upload(api.http, "", api.user_key, "ep01.mkv", bytes(1000), 4, send=[0, 1])
     await repos.video_files.create({"video_id": ready.id, "file_type": "original", "storage_provider": "local",
                                     "file_path": "originals/x/source.mkv", "file_size": 12345, "checksum": "ab"})
     for _ in range(3):
@@ -111,8 +110,9 @@ async def test_stats_count_videos_jobs_uploads_views_and_disk(api: Api) -> None:
                                         "priority": 5}]
     assert stats["uploads"]["active"] == 1
     upload = stats["uploads"]["items"][0]
-    assert (upload["filename"], upload["uploader"], upload["percent"], upload["received_bytes"]) == \
+    assert (upload["filename"], upload["uploader"], upload["progress"], upload["bytes_received"]) == \
         ("ep01.mkv", "viewer", 50.0, 500)
+    assert "token" not in upload  # a tus URL's capability never leaves through the admin API
     assert stats["views"]["today"] == 3
     per_day = stats["views"]["per_day"]
     assert len(per_day) == 14 and per_day[-1] == {"date": utcnow().date().isoformat(), "views": 3}
@@ -215,18 +215,22 @@ async def test_issue_list_and_revoke_api_keys(api: Api) -> None:
     assert await api.svc.db.repos.api_keys.count() == 4
 
 
-async def test_uploads_in_flight_with_progress(api: Api) -> None:
-    repos = api.svc.db.repos
-    await repos.uploads.create({"user_id": api.user.id, "filename": "a.mp4", "total_size": 300,
-                                "total_chunks": 3, "uploaded_chunks": [2], "status": "uploading"})
-    await repos.uploads.create({"user_id": api.admin.id, "filename": "b.mp4", "total_size": 10,
-                                "total_chunks": 1, "status": "pending"})
-    await repos.uploads.create({"user_id": api.admin.id, "filename": "c.mp4", "total_size": 10,
-                                "total_chunks": 1, "status": "failed"})
+async def test_uploads_in_flight_with_progress_and_abort(api: Api) -> None:
+    first = await start_upload(api.http, "", api.user_key, "a.mp4", bytes(300), 3, send=[2])
+    second = await start_upload(api.http, "", api.admin_key, "b.mp4", bytes(10), 1, send=[])
     items = (await api.call("GET", "/api/admin/uploads"))["items"]
-    assert [(u["filename"], u["uploader"], u["percent"]) for u in items] == \
-        [("a.mp4", "viewer", pytest.approx(33.3)), ("b.mp4", "root", 0.0)]
-    assert items[0]["received_bytes"] == 100 and items[0]["chunks_done"] == 1
+    assert [(u["id"], u["filename"], u["uploader"], u["progress"]) for u in items] == \
+        [(first, "a.mp4", "viewer", pytest.approx(33.3)), (second, "b.mp4", "root", 0.0)]
+    assert items[0]["bytes_received"] == 100
+
+    folder = api.svc.settings.uploads_dir / (await api.svc.db.repos.uploads.get(first)).token
+    assert folder.exists()
+    aborted = await api.call("DELETE", f"/api/admin/uploads/{first}")  # someone else's: admins may
+    assert aborted["status"] == "aborted"
+    assert (await api.svc.db.repos.uploads.get(first)).status == "aborted"
+    assert not folder.exists()  # its bytes are gone
+    assert [u["id"] for u in (await api.call("GET", "/api/admin/uploads"))["items"]] == [second]
+    await api.call("DELETE", "/api/admin/uploads/999", status=404)
 
 
 async def test_video_detail_lists_files_renditions_jobs_views_comments(api: Api) -> None:

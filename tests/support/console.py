@@ -87,7 +87,12 @@ async def settle(pilot: Pilot[Any], timeout: float = 15.0) -> None:
         await pilot.pause()
         busy = [w for w in app.workers if w.group not in LONG_LIVED_GROUPS
                 and w.state in (WorkerState.PENDING, WorkerState.RUNNING)]
-        if busy:
+        if any(getattr(screen, "_reload_timer", None) is not None for screen in app.screen_stack):
+            quiet = 0  # an event-driven reload is about to start
+            if time.monotonic() > deadline:
+                raise AssertionError("a debounced reload never ran")
+            await pilot.pause(0.1)
+        elif busy:
             quiet = 0
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -178,3 +183,23 @@ def port_closed(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+async def start_upload(http: Any, base: str, key: str, filename: str, data: bytes, chunks: int,
+                       send: list[int]) -> int:
+    """Open a chunked upload as the key's owner and send some of its chunks (``http``: a ClientSession with
+    ``base`` the server URL, or an aiohttp TestClient with ``base`` empty); returns the upload's id."""
+    import hashlib
+
+    size = -(-len(data) // chunks)
+    async with http.post(f"{base}/api/uploads", headers={"X-API-Key": key}, json={
+            "filename": filename, "total_size": len(data), "total_chunks": chunks,
+            "metadata": {"title": filename.rsplit(".", 1)[0]}}) as answer:
+        body = await answer.json()
+        assert answer.status == 201, body
+    for n in send:
+        part = data[n * size:(n + 1) * size]
+        async with http.put(f"{base}/api/uploads/{body['id']}/chunks/{n}", data=part, headers={
+                "X-API-Key": key, "X-Chunk-SHA256": hashlib.sha256(part).hexdigest()}) as answer:
+            assert answer.status == 200, await answer.text()
+    return int(body["id"])

@@ -88,7 +88,17 @@ async def seed(settings: Settings) -> None:
                                  "created_at": FROZEN})
         await repos.uploads.create({"user_id": mina.id, "filename": "Our Blues E07.mkv", "total_size": 1_610_612_736,
                                     "total_chunks": 192, "uploaded_chunks": list(range(77)), "status": "uploading",
-                                    "created_at": FROZEN - timedelta(minutes=12)})
+                                    "bytes_received": 77 * 8_388_608, "chunk_size": 8_388_608,
+                                    "token": "snapshot0upload0token0000", "created_at": FROZEN - timedelta(minutes=12)})
+        await repos.comments.create({"video_id": videos[1].id, "content": "The rain scene in episode 5!",
+                                     "is_approved": False, "created_at": FROZEN - timedelta(minutes=30)})
+        await repos.comments.create({"video_id": videos[0].id, "content": "Watching this for the third time.",
+                                     "is_approved": False, "created_at": FROZEN - timedelta(minutes=90)})
+        await repos.jobs.update(2, {"priority": 3})
+        await repos.jobs.create({"video_id": videos[4].id, "status": "failed", "provider": "local_server",
+                                 "error_message": "ffmpeg exited with status 1: moov atom not found",
+                                 "created_at": FROZEN - timedelta(hours=2), "started_at": FROZEN - timedelta(hours=2),
+                                 "completed_at": FROZEN - timedelta(hours=2)})
         await repos.video_files.create({"video_id": videos[0].id, "file_type": "original", "storage_provider": "local",
                                         "file_path": "originals/a/source.mkv", "file_size": 3_221_225_472,
                                         "checksum": "0" * 64, "created_at": FROZEN})
@@ -99,4 +109,6 @@ async def seed(settings: Settings) -> None:
 def build_app(workdir: Path) -> KdramaApp:
     settings = snapshot_settings(workdir)
     asyncio.run(seed(settings))
-    return KdramaApp(system=EmbeddedSystem(settings), clock=lambda: FROZEN_TS, client_class=FrozenClient)
+    # No transcode queue: it would start on the seeded jobs (and fail, the originals being fake).
+    return KdramaApp(system=EmbeddedSystem(settings, queue=False, schedules=False), clock=lambda: FROZEN_TS,
+                     client_class=FrozenClient)

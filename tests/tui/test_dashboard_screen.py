@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 from textual.widgets import ProgressBar, RichLog, Sparkline, Static
 
 from kdrama_tui.messages import ServerEventReceived
 from kdrama_tui.models import utcnow
-from tests.support.console import Recorder, Served, settle, wait_until
+from tests.support.console import Recorder, Served, settle, start_upload, wait_until
 
 
 def _text(pilot: Any, selector: str) -> str:
@@ -26,8 +27,8 @@ async def test_figures_and_live_progress(served: Served, dashboard: Any, recorde
     for status in ("ready", "ready", "failed"):
         video = await repos.videos.create({"title": f"{status} one", "uploader_user_id": admin, "status": status})
     await repos.analytics.create({"video_id": video.id, "viewed_at": utcnow()})
-    upload = await repos.uploads.create({"user_id": admin, "filename": "[ep01].mkv", "total_size": 400,
-                                         "total_chunks": 4, "status": "uploading"})
+    async with aiohttp.ClientSession() as http:
+        upload = await start_upload(http, served.url, served.admin_key, "[ep01].mkv", bytes(400), 4, send=[])
     async with dashboard() as pilot:
         assert pilot.app.current_mode == "dashboard"
         assert "total 3" in _text(pilot, "#videos") and "ready 2" in _text(pilot, "#videos")
@@ -36,11 +37,12 @@ async def test_figures_and_live_progress(served: Served, dashboard: Any, recorde
         assert _text(pilot, "#views-today") == "today 1"
         assert pilot.app.screen.query_one("#views-spark", Sparkline).data[-1] == 1
         assert served.url in _text(pilot, "#server")
-        assert _bar(pilot, f"upload-{upload.id}") == 0
+        assert _bar(pilot, f"upload-{upload}") == 0
 
         # Progress events move the bar without a reload.
-        served.svc.events.publish("upload.progress", upload_id=upload.id, percent=40.0)
-        await wait_until(pilot, lambda: _bar(pilot, f"upload-{upload.id}") == 40.0, what="upload bar at 40%")
+        served.svc.events.publish("upload.progress", upload_id=upload, bytes_received=160, total_size=400,
+                                  progress=40.0)
+        await wait_until(pilot, lambda: _bar(pilot, f"upload-{upload}") == 40.0, what="upload bar at 40%")
         assert any(m.event["type"] == "upload.progress" for m in recorder.of(ServerEventReceived))
 
         # A transcode starting appears after the debounced reload; its progress comes from events.
@@ -56,9 +58,9 @@ async def test_figures_and_live_progress(served: Served, dashboard: Any, recorde
         await wait_until(pilot, lambda: _bar(pilot, f"job-{job.id}") == 75.0, what="job bar at 75%")
 
         # Finished work leaves the panel; the upload's bar goes at once.
-        await repos.uploads.update(upload.id, {"status": "completed"})
-        served.svc.events.publish("upload.completed", upload_id=upload.id)
-        await wait_until(pilot, lambda: _bar(pilot, f"upload-{upload.id}") is None, what="upload row gone")
+        await repos.uploads.update(upload, {"status": "completed"})
+        served.svc.events.publish("upload.completed", upload_id=upload)
+        await wait_until(pilot, lambda: _bar(pilot, f"upload-{upload}") is None, what="upload row gone")
 
         lines = [line.text for line in pilot.app.screen.query_one("#events", RichLog).lines]
         assert any("job.progress" in line and f"job_id={job.id}" in line for line in lines)

@@ -59,7 +59,8 @@ def open_section(key: str | None, mode: str, extra: Callable[[Pilot[Any]], Any] 
     return run_before
 
 
-SECTIONS = {"dashboard": None, "uploads": "3", "users": "5", "keys": "6", "settings": "0"}
+SECTIONS = {"dashboard": None, "videos": "2", "uploads": "3", "jobs": "4", "users": "5", "keys": "6", "comments": "7",
+            "backups": "8", "settings": "0"}
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

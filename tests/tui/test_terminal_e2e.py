@@ -126,3 +126,36 @@ def test_run_with_the_port_taken_exits_with_one_line(tmp_path: Path, tmux: Tmux)
     assert (f"kdrama-tui: cannot listen on 127.0.0.1:{port}: address already in use "
             "(is another kdrama-tui running? set KDRAMA_SERVER_PORT)") in screen
     assert "Traceback" not in screen
+
+
+def test_all_in_one_restore_restarts_on_the_restored_database(tmp_path: Path, tmux: Tmux) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = subprocess_env(tmp_path / "data", port)
+    run_cli(env, "user", "create", "--username", "boss", "--email", "boss@example.com", "--role", "admin",
+            "--password-stdin", stdin="password123\n")
+    key = run_cli(env, "apikey", "issue", "--user", "boss").strip().splitlines()[-1]
+    tmux.start([sys.executable, "-m", "kdrama_tui"], env, REPO_ROOT)
+    tmux.wait_for(url)
+    tmux.send("8")
+    tmux.wait_for("Back up now")
+    tmux.send("b")
+    tmux.wait_for("done: kdrama-backup-", timeout=60)
+    body = json.dumps({"username": "later", "email": "later@example.com", "password": "password123"})
+    request = urllib.request.Request(f"{url}/api/admin/users", data=body.encode(), method="POST",  # noqa: S310
+                                     headers={"X-API-Key": key, "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+        assert response.status == 201
+    tmux.wait_for(".tar  local  backup")  # listed
+    tmux.send("R")
+    tmux.wait_for("Restore the database from")
+    tmux.send("y")
+    tmux.wait_for("Recent events", timeout=60)  # the process started again, on the dashboard
+    wait_http(f"{url}/healthz")
+    users = urllib.request.Request(f"{url}/api/admin/users", headers={"X-API-Key": key})  # noqa: S310
+    with urllib.request.urlopen(users, timeout=5) as response:  # noqa: S310
+        names = [u["username"] for u in json.loads(response.read())["items"]]
+    assert names == ["boss"]  # "later" came after the backup
+    tmux.send("q")
+    assert tmux.exit_code() == 0
+    assert port_closed(port)
