@@ -8,7 +8,9 @@ each with wrk. Prints requests/s, MB/s and the ratio to nginx. Targets: segments
 playlists >= 30% of nginx's requests/s, for public and for private (tokened) videos.
 
 :func:`run_stream_bench` takes ``during``: a context-manager factory entered while the server is loaded,
-e.g. a dashboard attached to it (the console's "dashboard open" mode).
+e.g. a dashboard attached to it. ``--dashboard`` measures the server with its dashboard open instead:
+``kdrama-tui run`` (dashboard in the same process) and ``kdrama-tui console`` attached, each in a real
+terminal, as a ratio of headless ``serve`` (target >= 90%).
 """
 
 from __future__ import annotations
@@ -154,6 +156,19 @@ def _check(url: str, expected_bytes: int | None = None) -> None:
         raise RuntimeError(f"{url.split('?')[0]} answered {resp.status} with {len(body)} bytes")
 
 
+def _measure_server(server: str, fixture: Fixture, duration: float, connections: int,
+                    results: dict[str, Result], label: str = "kdrama") -> None:
+    for kind, video_id, query in (("public", fixture.public_id, ""),
+                                  ("private", fixture.private_id, f"?token={fixture.token}")):
+        base = f"{server}/hls/{video_id}/720p"
+        _check(f"{base}/seg_00001.m4s{query}", SEGMENT_BYTES)
+        _check(f"{base}/index.m3u8{query}")
+        for what in ("segment", "playlist"):
+            path = "seg_00001.m4s" if what == "segment" else "index.m3u8"
+            name = f"{label} {what} {kind}"
+            results[name] = wrk(name, f"{base}/{path}{query}", duration, connections)
+
+
 def run_stream_bench(duration: float = 5.0, connections: int = 64,
                      during: Callable[[str], AbstractContextManager[object]] | None = None,
                      server_env: dict[str, str] | None = None) -> list[tuple[str, float, float, bool]]:
@@ -173,15 +188,7 @@ def run_stream_bench(duration: float = 5.0, connections: int = 64,
             results["nginx playlist"] = wrk("nginx playlist", f"{base}/index.m3u8", duration, connections)
         with kdrama_server(fixture.data_dir, free_port(), server_env) as server, \
                 (during(server) if during else contextlib.nullcontext()):
-            for kind, video_id, query in (("public", fixture.public_id, ""),
-                                          ("private", fixture.private_id, f"?token={fixture.token}")):
-                base = f"{server}/hls/{video_id}/720p"
-                _check(f"{base}/seg_00001.m4s{query}", SEGMENT_BYTES)
-                _check(f"{base}/index.m3u8{query}")
-                for what in ("segment", "playlist"):
-                    path = "seg_00001.m4s" if what == "segment" else "index.m3u8"
-                    name = f"kdrama {what} {kind}"
-                    results[name] = wrk(name, f"{base}/{path}{query}", duration, connections)
+            _measure_server(server, fixture, duration, connections, results)
     rows = []
     print(f"{'case':<26}{'req/s':>12}{'MB/s':>12}{'vs nginx':>12}{'target':>10}")
     for name, result in results.items():
@@ -198,12 +205,124 @@ def run_stream_bench(duration: float = 5.0, connections: int = 64,
     return rows
 
 
+# ---- "dashboard open" mode ---------------------------------------------------------------------------------
+DASHBOARD_TARGET = 0.90  # throughput with the dashboard open must stay >= 90% of headless
+
+
+def _server_env(data_dir: Path, port: int) -> dict[str, str]:
+    return {"PYTHONPATH": str(ROOT), "KDRAMA_DATA_DIR": str(data_dir), "KDRAMA_SERVER_PORT": str(port),
+            "KDRAMA_INGEST_ENABLED": "false", "KDRAMA_BACKUP_ENABLED": "false",
+            "HOME": os.environ.get("HOME", "/tmp"), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+
+
+def _wait_healthy(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as resp:  # noqa: S310
+                if resp.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def all_in_one_server(data_dir: Path, port: int, workdir: Path):
+    """``kdrama-tui run``: the server with its dashboard open in a real terminal (tmux, 120x40)."""
+    from tests.support.tmux import Tmux
+
+    terminal = Tmux(workdir, 120, 40)
+    try:
+        terminal.start([sys.executable, "-m", "kdrama_tui", "run"], _server_env(data_dir, port), ROOT)
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url)
+        terminal.wait_for("Recent events")  # the dashboard is drawn and following the event stream
+        yield url
+    finally:
+        terminal.close()
+
+
+@contextlib.contextmanager
+def attached_console(server: str, api_key: str, workdir: Path):
+    """``kdrama-tui console`` attached to ``server`` in a real terminal, for as long as the block runs."""
+    from tests.support.tmux import Tmux
+
+    terminal = Tmux(workdir, 120, 40)
+    try:
+        env = {**_server_env(workdir, 0), "KDRAMA_API_KEY": api_key}
+        terminal.start([sys.executable, "-m", "kdrama_tui", "console", "--url", server], env, ROOT)
+        terminal.wait_for("Recent events")
+        yield server
+    finally:
+        terminal.close()
+
+
+async def _admin_key(data_dir: Path) -> str:
+    svc = await build_services(load_settings(env={"KDRAMA_DATA_DIR": str(data_dir)}))
+    try:
+        admin = await svc.accounts.create_user("benchadmin", "benchadmin@example.com", "bench password 123", "admin")
+        key, _ = await svc.accounts.issue_api_key(admin.id, "bench console")
+        return key
+    finally:
+        await svc.close()
+
+
+def run_dashboard_bench(duration: float = 5.0, connections: int = 64, rounds: int = 2) -> list[tuple[str, float, bool]]:
+    """Serving throughput with the dashboard open (all-in-one, and a console attached) against headless.
+
+    Modes alternate for ``rounds`` rounds (the best of each mode counts), so drift on a shared machine
+    hits every mode alike. Returns ``(case, ratio to headless, met_target)`` rows.
+    """
+    if shutil.which("wrk") is None or shutil.which("tmux") is None:
+        raise SystemExit("wrk and tmux are needed (scripts/setup.sh --test installs them)")
+    with tempfile.TemporaryDirectory(prefix="kdrama-bench-") as tmp:
+        fixture = asyncio.run(_prepare(Path(tmp) / "data"))
+        key = asyncio.run(_admin_key(fixture.data_dir))
+        best: dict[str, Result] = {}
+        for _ in range(rounds):
+            for label in ("headless", "dashboard", "console"):
+                results: dict[str, Result] = {}
+                port = free_port()
+                if label == "dashboard":
+                    context: AbstractContextManager[str] = all_in_one_server(fixture.data_dir, port, Path(tmp))
+                else:
+                    context = kdrama_server(fixture.data_dir, port)
+                with context as server, \
+                        (attached_console(server, key, Path(tmp)) if label == "console" else contextlib.nullcontext()):
+                    _measure_server(server, fixture, duration, connections, results, label)
+                for name, result in results.items():
+                    if name not in best or result.requests_per_second > best[name].requests_per_second:
+                        best[name] = result
+    rows = []
+    print(f"{'case':<30}{'req/s':>12}{'MB/s':>12}{'vs headless':>13}{'target':>10}")
+    for name, result in best.items():
+        label, rest = name.split(" ", 1)
+        unit = TARGETS["segment" if "segment" in rest else "playlist"][0]
+        measure = (lambda r: r.megabytes_per_second) if unit == "MB/s" else (lambda r: r.requests_per_second)
+        ratio = measure(result) / measure(best[f"headless {rest}"])
+        met = label == "headless" or ratio >= DASHBOARD_TARGET
+        note = "" if label == "headless" else f"{'ok' if met else 'MISSED'} {DASHBOARD_TARGET:.0%}"
+        print(f"{name:<30}{result.requests_per_second:>12,.0f}{result.megabytes_per_second:>12,.0f}"
+              f"{ratio:>12.0%} {note:>10}")
+        rows.append((name, ratio, met))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--dashboard", action="store_true",
+                        help="instead: throughput with the dashboard open (all-in-one `run`, and a `console` "
+                             "attached) as a ratio of headless `serve`; target >= 90%%")
+    parser.add_argument("--rounds", type=int, default=2, help="with --dashboard: alternating rounds per mode")
     args = parser.parse_args()
-    rows = run_stream_bench(args.duration, args.connections)
+    if args.dashboard:
+        rows = run_dashboard_bench(args.duration, args.connections, args.rounds)
+    else:
+        rows = run_stream_bench(args.duration, args.connections)
     sys.exit(0 if all(met for *_, met in rows) else 1)
 
 
