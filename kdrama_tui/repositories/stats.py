@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from kdrama_tui.db.base import Executor
 from kdrama_tui.models import Comment, TranscodingJob
 
@@ -32,22 +29,6 @@ class StatsRepository:
             "SELECT storage_provider AS p, COALESCE(SUM(file_size), 0) AS b, COUNT(*) AS n "
             "FROM video_files GROUP BY storage_provider")
         return {str(r["p"]): {"bytes": int(r["b"]), "files": int(r["n"])} for r in rows}
-
-    async def views_per_day(self, since: datetime) -> dict[str, int]:
-        """``{"YYYY-MM-DD": views}`` (UTC days) for views at or after ``since``; days without views absent."""
-        if self.db.dialect == "postgresql":
-            day = "to_char(viewed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-        else:
-            day = "substr(viewed_at, 1, 10)"  # stored as UTC text 'YYYY-MM-DD HH:MM:SS.ffffff'
-        rows: list[dict[str, Any]] = await self.db.fetch_all(
-            f"SELECT {day} AS d, COUNT(*) AS n FROM video_analytics WHERE viewed_at >= :since GROUP BY {day}",
-            {"since": since})
-        return {str(r["d"]): int(r["n"]) for r in rows}
-
-    async def views_since(self, video_id: int, since: datetime) -> int:
-        return int(await self.db.fetch_value(
-            "SELECT COUNT(*) AS n FROM video_analytics WHERE video_id = :v AND viewed_at >= :since",
-            {"v": video_id, "since": since}))
 
     async def comments(self, approved: bool | None, limit: int = 500) -> list[tuple[Comment, str, str | None]]:
         """Comments newest first with their video's title and author's username (None: anonymous)."""

@@ -23,7 +23,7 @@ FINISHED = (".completed", ".aborted", ".expired", ".finished", ".failed", ".canc
 class DashboardScreen(SectionScreen):
     SECTION = "dashboard"
     CSS_PATH = "dashboard.tcss"
-    RELOAD_ON = ("video.", "job.", "upload.", "ingest.", "backup.", "user.", "comment.")
+    RELOAD_ON = ("video.", "job.", "upload.", "ingest.", "backup.", "user.", "comment.", "views.")
     RELOAD_DELAY = 1.0
     BINDINGS = [Binding("r", "reload", "Refresh")]
 

@@ -7,13 +7,12 @@ import contextlib
 import os
 import shutil
 import time as _time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kdrama_tui import __version__
 from kdrama_tui.errors import Conflict, DomainError, ValidationError
-from kdrama_tui.models import ApiKey, User, utcnow
+from kdrama_tui.models import ApiKey, User
 from kdrama_tui.services import passwords
 from kdrama_tui.services.accounts import ROLES
 from kdrama_tui.services.backup import parse_name as parse_backup_name
@@ -55,13 +54,9 @@ class AdminService:
     # ---- dashboard ---------------------------------------------------------------------------------
     async def stats(self, address: str) -> dict[str, Any]:
         repos = self.repos
-        now = utcnow()
-        first_day = now.date() - timedelta(days=SPARKLINE_DAYS - 1)
-        since = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC)
         videos = await repos.stats.count_by("videos", "status")
         jobs = await repos.stats.count_by("transcoding_jobs", "status")
-        per_day = await repos.stats.views_per_day(since)
-        days = [(first_day + timedelta(days=i)).isoformat() for i in range(SPARKLINE_DAYS)]
+        per_day = await self.svc.analytics.views_per_day(SPARKLINE_DAYS)  # UTC days, oldest first
         uploads = await self.list_uploads(limit=20)
         active_jobs = await repos.stats.active_jobs(limit=20)
         stored = await repos.stats.stored_bytes()
@@ -85,8 +80,8 @@ class AdminService:
             "queue_length": jobs.get("queued", 0),
             "uploads": {"active": len(uploads), "items": uploads},
             "disk": disk,
-            "views": {"today": per_day.get(now.date().isoformat(), 0),
-                      "per_day": [{"date": d, "views": per_day.get(d, 0)} for d in days]},
+            "views": {"today": per_day[-1]["views"],
+                      "per_day": [{"date": d["day"], "views": d["views"]} for d in per_day]},
         }
 
     async def list_uploads(self, limit: int = 200) -> list[dict[str, Any]]:
@@ -108,8 +103,8 @@ class AdminService:
         renditions = sorted({f.file_type.removeprefix("transcoded_") for f in files
                              if f.file_type.startswith("transcoded_")})
         subtitles = sorted({f.language or "?" for f in files if f.file_type == "subtitle"})
-        week_ago = utcnow() - timedelta(days=7)
-        views_week = await repos.stats.views_since(video_id, week_ago)
+        week = await self.svc.analytics.views_per_day(7, video_id)
+        totals = await self.svc.analytics.views_for_video(video_id)
         return {
             "video": video.to_dict(),
             "renditions": renditions,
@@ -117,7 +112,8 @@ class AdminService:
             "files": [f.to_dict() for f in files],
             "stored_bytes": sum(f.file_size for f in files),
             "jobs": [j.to_dict() for j in jobs],
-            "views": {"total": await repos.analytics.count({"video_id": video_id}), "last_7_days": views_week},
+            "views": {"total": totals["views"], "last_7_days": sum(d["views"] for d in week),
+                      "watch_seconds": totals["watch_seconds"], "viewers": totals["viewers"]},
             "comments": {"total": await repos.comments.count({"video_id": video_id}),
                          "pending": await repos.comments.count({"video_id": video_id, "is_approved": False})},
         }

@@ -16,6 +16,7 @@ from typing import Any
 
 from kdrama_tui.db import Database
 from kdrama_tui.errors import NotFound, ValidationError
+from kdrama_tui.events import EventBus
 from kdrama_tui.models import utcnow
 from kdrama_tui.services.playback import PlaybackService
 from kdrama_tui.services.ratelimit import SlidingWindow
@@ -31,9 +32,11 @@ USER_AGENT_LIMIT = 512
 
 
 class AnalyticsService:
-    def __init__(self, db: Database, playback: PlaybackService, views_per_ip_per_minute: int) -> None:
+    def __init__(self, db: Database, playback: PlaybackService, views_per_ip_per_minute: int,
+                 events: EventBus | None = None) -> None:
         self.db = db
         self.playback = playback
+        self.events = events  # views.recorded after each write: live view counts on dashboards
         self.limiter = SlidingWindow(views_per_ip_per_minute, 60.0)
         self._buffer: list[dict[str, Any]] = []
         self._wake = asyncio.Event()
@@ -81,6 +84,8 @@ class AnalyticsService:
             except Exception:
                 self._buffer[:0] = batch
                 raise
+            if self.events is not None:  # one event per write, at most about one a second
+                self.events.publish("views.recorded", count=len(batch))
             return len(batch)
 
     async def run(self) -> None:

@@ -157,7 +157,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         media=MediaService(db, storage, storages, events, settings, binaries=binaries),
         playback=playback,
         catalog=CatalogService(db, storages, events, playback),
-        analytics=AnalyticsService(db, playback, settings.streaming.views_per_ip_per_minute),
+        analytics=AnalyticsService(db, playback, settings.streaming.views_per_ip_per_minute, events),
         comments=CommentService(db, events, playback, max_length=settings.streaming.comment_max_length,
                                 per_ip_per_minute=settings.streaming.comments_per_ip_per_minute),
     )

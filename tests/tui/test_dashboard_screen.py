@@ -67,6 +67,23 @@ async def test_figures_and_live_progress(served: Served, dashboard: Any, recorde
         assert any("upload.completed" in line for line in lines)
 
 
+async def test_views_today_follow_the_view_beacons(served: Served, dashboard: Any) -> None:
+    repos = served.svc.db.repos
+    video = await repos.videos.create({"title": "Goblin", "uploader_user_id": served.admin.id, "status": "ready"})
+    await repos.video_files.create({"video_id": video.id, "file_type": "master_playlist", "storage_provider": "local",
+                                    "file_path": f"videos/{video.id}/hls/master.m3u8", "file_size": 1,
+                                    "checksum": "0" * 64})
+    async with dashboard(size=(80, 24)) as pilot:
+        assert _text(pilot, "#views-today") == "today 0"
+        async with aiohttp.ClientSession() as http:
+            for _ in range(3):
+                async with http.post(f"{served.url}/api/videos/{video.id}/views", json={"watch_duration": 30}) as r:
+                    assert r.status == 204
+        await served.svc.analytics.flush()  # what the server's writer does every second
+        await wait_until(pilot, lambda: _text(pilot, "#views-today") == "today 3", what="live view count")
+        assert pilot.app.screen.query_one("#views-spark", Sparkline).data[-1] == 3
+
+
 async def test_refresh_key_reloads(served: Served, dashboard: Any) -> None:
     async with dashboard(size=(80, 24)) as pilot:
         assert "total 0" in _text(pilot, "#videos")
