@@ -7,6 +7,7 @@ URLs through every playlist, init segment, segment and subtitle the app serves, 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -135,3 +136,18 @@ async def test_private_video_streams_only_with_its_token(
         assert (await client.get(url, headers=alice.headers)).status == 401, path  # an API key is no token
         assert (await client.get(url, params={"token": foreign})).status == 403, path
         assert (await client.get(url, params={"token": token})).status == 200, path
+
+
+async def test_missing_files_reread_the_rows_at_most_once_a_second(
+        svc: Services, client: TestClient, alice: Account, clip: Path) -> None:
+    """A 404 makes /hls check whether the video moved to another storage (a migration by another process),
+    but a flood of requests for files that do not exist costs one database read, not one each."""
+    video_id = await upload_via_chunks(client, alice, clip.read_bytes(), chunks=2)
+    await _ready(svc, video_id)
+    assert (await client.get(f"/hls/{video_id}/master.m3u8")).status == 200
+    await asyncio.sleep(1.1)
+    before = svc.playback.stats["access_loads"]
+    for n in range(20):
+        assert (await client.get(f"/hls/{video_id}/180p/seg_{90000 + n:05d}.m4s")).status == 404
+    assert svc.playback.stats["access_loads"] - before == 1
+    assert (await client.get(f"/hls/{video_id}/180p/seg_00001.m4s")).status == 200
