@@ -110,6 +110,7 @@ class Video(Model):
     is_public: bool = True
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    source_sha256: str | None = None  # SHA-256 of the original; unique (0006)
 
 
 @dataclass
@@ -236,3 +237,18 @@ class Comment(Model):
     facebook_comment_id: str | None = None
     is_approved: bool = True
     created_at: datetime | None = None
+
+
+@dataclass
+class IngestedFile(Model):
+    """A file the watch-folder ingester took (0006)."""
+
+    id: int
+    sha256: str
+    source_path: str
+    file_size: int
+    video_id: int | None = None
+    show_title: str | None = None
+    season: int | None = None
+    episode: int | None = None
+    ingested_at: datetime | None = None

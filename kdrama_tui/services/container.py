@@ -15,6 +15,7 @@ from kdrama_tui.db import Database, open_database
 from kdrama_tui.events import EventBus
 from kdrama_tui.models import utcnow
 from kdrama_tui.services.accounts import AccountService
+from kdrama_tui.services.ingest import Ingester
 from kdrama_tui.services.library import Library
 from kdrama_tui.storage import Storage
 from kdrama_tui.storage.local import LocalStorage
@@ -31,6 +32,7 @@ class Services:
     storages: dict[str, Storage]  # every provider that existing rows may name
     accounts: AccountService
     library: Library
+    ingester: Ingester
     started_at: float = field(default_factory=time.time)
     # Lets the in-process dashboard act as admin without a password; lives only in this process's memory.
     local_admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
@@ -60,6 +62,8 @@ class Services:
         """Start the long-running parts (transcode queue, watch folders, periodic cleanups, backups)."""
         if schedules:
             self.spawn("sessions.cleanup", self._sweep_expired_sessions)
+        if ingest and self.settings.ingest.enabled:
+            self.spawn("ingest.watch", self.ingester.run)
 
     async def _sweep_expired_sessions(self) -> None:
         while True:
@@ -94,8 +98,10 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
                              pool_size=settings.database.pool_size)
     events = EventBus()
     storage, storages = build_storages(settings)
+    accounts = AccountService(db, events, settings.security.bcrypt_rounds)
+    library = Library(db, storage, events)
     return Services(
         settings=settings, db=db, events=events, storage=storage, storages=storages,
-        accounts=AccountService(db, events, settings.security.bcrypt_rounds),
-        library=Library(db, storage, events),
+        accounts=accounts, library=library,
+        ingester=Ingester(settings, db, library, accounts, events),
     )
