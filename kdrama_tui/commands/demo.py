@@ -106,7 +106,9 @@ async def make_clips(svc: Services, folder: Path) -> list[Path]:
             "-f", "lavfi", "-i", f"testsrc=size={clip.width}x{clip.height}:rate=25:duration={clip.seconds}",
             "-f", "lavfi", "-i", f"sine=frequency={clip.tone_hz}:sample_rate=48000:duration={clip.seconds}",
             "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "50",
-            "-c:a", "aac", "-b:a", "64k", "-shortest", "-map_metadata", "-1", f"file:{target}"])
+            "-c:a", "aac", "-b:a", "64k", "-shortest", "-map_metadata", "-1",
+            # Same bytes on every run, so running the demo again finds its clips already in the library.
+            "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact", f"file:{target}"])
         for language, text in clip.subtitles:
             target.with_name(f"{target.stem}.{language}.srt").write_text(text, encoding="utf-8")
         paths.append(target)
@@ -179,8 +181,9 @@ async def demo(svc: Services, *, time_limit: float = 1800.0, until: Literal["que
         say(f"a server is running at {url}: it takes the clips from the watch folder")
     else:
         say("no server running: the watcher and the transcode queue run here until the clips are ready")
-        svc.settings.ingest.enabled = True
-        await svc.start_background(queue=True, ingest=True, schedules=False)
+        if not svc.ingester.started:
+            svc.settings.ingest.enabled = True
+            await svc.start_background(queue=True, ingest=True, schedules=False)
     videos = await _wait(svc, progress, watch, time_limit, until, server=bool(url), say=say)
     if until == "ready":
         base = url or svc.settings.server.base_url

@@ -80,6 +80,7 @@ class Ingester:
         self._stop = asyncio.Event()
         self._last_scan = 0.0
         self.ready = asyncio.Event()  # set once the start-up scan is done (tests, demo)
+        self._started = False
 
     # ---- life cycle --------------------------------------------------------------------------------
     def prepare(self) -> list[Path]:
@@ -95,7 +96,12 @@ class Ingester:
     def stop(self) -> None:
         self._stop.set()
 
+    @property
+    def started(self) -> bool:
+        return self._started
+
     async def run(self) -> None:
+        self._started = True
         roots = self.prepare()
         log.info("watching %s (quiet period %.1f s)", ", ".join(map(str, roots)), self.quiet)
         await self.scan()
