@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 PARTIAL_SUFFIXES = (".part", ".partial", ".crdownload", ".download", ".tmp", ".temp", ".filepart", ".!qb",
                     ".opdownload", ".aria2", ".swp", "~")
 WAITING_EVENT_INTERVAL = 1.0
+RETRY_SECONDS = 30.0  # after an error that is not the file's fault
 Signature = tuple[int, int, int]  # size, mtime_ns, inode
 
 
@@ -61,6 +62,7 @@ class _Tracked:
     sidecar: bool
     last_waiting: float = 0.0
     waiting_reason: str = ""
+    retry_at: float = 0.0
 
 
 class Ingester:
@@ -102,6 +104,7 @@ class Ingester:
 
     async def run(self) -> None:
         self._started = True
+        logging.getLogger("watchfiles.main").setLevel(logging.WARNING)  # it logs every batch of changes at INFO
         roots = self.prepare()
         log.info("watching %s (quiet period %.1f s)", ", ".join(map(str, roots)), self.quiet)
         await self.scan()
@@ -160,8 +163,9 @@ class Ingester:
         self._last_scan = time.monotonic()
         for root in self.roots:
             await self._scan_folder(root, root)
-        for path in [p for p in self._tracked if not p.exists()]:
-            del self._tracked[path]
+        for memory in (self._tracked, self._given_up, self._skipped):
+            for path in [p for p in memory if not os.path.lexists(p)]:
+                del memory[path]
 
     async def _scan_folder(self, folder: Path, root: Path) -> None:
         def walk() -> list[tuple[Path, os.stat_result]]:
@@ -259,14 +263,23 @@ class Ingester:
             now = time.monotonic()
             if tracked is None or not self._refresh(path, tracked, now) or tracked.sidecar:
                 continue
-            if self._given_up.get(path) == tracked.signature:
+            if self._given_up.get(path) == tracked.signature or now < tracked.retry_at:
                 continue
             if not await self._quiet_and_closed(path, tracked, now):
                 continue
             sidecars = find_sidecars(path)
             if not await self._sidecars_ready(path, tracked, sidecars.paths, now):
                 continue
-            outcome = await self.importer.import_file(path, root=tracked.root, failed_root=tracked.root)
+            try:
+                outcome = await self.importer.import_file(path, root=tracked.root, failed_root=tracked.root)
+            except Exception as exc:
+                # Not the file's fault (database unreachable, disk full...): keep it where it is, try
+                # again later, and let the other files go on.
+                log.exception("importing %s failed; retrying in %.0f s", path, RETRY_SECONDS)
+                self.events.publish("ingest.failed", path=str(path), name=path.name, moved_to=None,
+                                    reason=f"{exc.__class__.__name__}: {exc}; retrying in {RETRY_SECONDS:.0f} s")
+                tracked.retry_at = time.monotonic() + RETRY_SECONDS
+                continue
             self._settle(path, tracked, outcome, sidecars.paths)
 
     async def _sidecars_ready(self, video: Path, tracked: _Tracked, sidecars: list[Path], now: float) -> bool:

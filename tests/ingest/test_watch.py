@@ -279,3 +279,28 @@ async def test_names_sidecars_and_subtitles_reach_the_video_and_its_job(svc: Ser
     assert not list((watch / "도깨비 (2016)").iterdir())
     kinds = [e.type for e in svc.events.recent(limit=1000, prefix="ingest.")]
     assert kinds.count("ingest.seen") == 3 and kinds.count("ingest.ingested") == 3
+
+
+async def test_an_error_that_is_not_the_files_fault_keeps_it_for_a_retry(
+        svc: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kdrama_tui.services import ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "RETRY_SECONDS", 1.5)
+    real = svc.library.accept_original
+    calls = {"n": 0}
+
+    async def flaky(**kwargs):  # the database drops out once, as a restart of PostgreSQL would do
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConnectionError("database unreachable")
+        return await real(**kwargs)
+
+    monkeypatch.setattr(svc.library, "accept_original", flaky)
+    watch = watch_dir(svc)
+    unlucky = make_clip(watch / "Unlucky (2020).mp4", tone=430)
+    failed = await wait_until(lambda: asyncio.sleep(0, result=events(svc, "ingest.failed")), message="the error")
+    assert "retrying" in failed[0].data["reason"] and failed[0].data["moved_to"] is None
+    assert unlucky.exists() and not list((watch / "failed").iterdir())
+    make_clip(watch / "Next (2020).mp4", tone=440)
+    found = await count_videos(svc, 2)
+    assert [v.title for v in found] == ["Next", "Unlucky"]
