@@ -9,6 +9,7 @@ raises :class:`ConfigError` with one line that names the setting and what is wro
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import re
@@ -221,8 +222,9 @@ class BackupSettings:
 
 @dataclass
 class SecuritySettings:
-    master_key_file: str = _doc("AES key that encrypts signing keys; empty = <data_dir>/master.key "
-                                "(generated on first start, mode 0600).", default="")
+    master_key_file: str = _doc("File holding the AES-256 key (32 bytes, base64) that encrypts signing keys; "
+                                "empty = <data_dir>/master.key, generated on first start with mode 0600. "
+                                "A file named here must exist. Back it up apart from the database.", default="")
     access_token_minutes: float = _doc("Access JWT lifetime.", default=15.0)
     refresh_token_days: float = _doc("Refresh token lifetime.", default=30.0)
     jwt_issuer: str = _doc("JWT iss claim.", default="kdrama-tui")
@@ -231,6 +233,11 @@ class SecuritySettings:
     login_window_seconds: float = _doc("Login throttling window.", default=300.0)
     playback_token_minutes: float = _doc("Lifetime of signed playback URLs of private videos.", default=240.0)
     bcrypt_rounds: int = _doc("bcrypt cost factor (each +1 doubles the time of a login).", default=12)
+    signing_key_days: float = _doc("Lifetime of a user's JWT signing key pair; it is replaced automatically "
+                                   "before it expires.", default=90.0)
+    trusted_proxies: list[str] = _doc("Addresses or networks of reverse proxies (e.g. nginx on 127.0.0.1) whose "
+                                      "X-Forwarded-For names the client for login throttling and sessions.",
+                                      default_factory=list)
 
     def validate(self) -> None:
         _check(self.access_token_minutes > 0, "security.access_token_minutes", "must be > 0")
@@ -239,6 +246,15 @@ class SecuritySettings:
         _check(self.login_window_seconds > 0, "security.login_window_seconds", "must be > 0")
         _check(self.playback_token_minutes > 0, "security.playback_token_minutes", "must be > 0")
         _check(4 <= self.bcrypt_rounds <= 16, "security.bcrypt_rounds", "must be 4-16")
+        _check(self.signing_key_days * 24 * 60 > 2 * self.access_token_minutes, "security.signing_key_days",
+               "must be more than twice security.access_token_minutes")
+        _check(bool(self.jwt_issuer), "security.jwt_issuer", "must not be empty")
+        _check(bool(self.jwt_audience), "security.jwt_audience", "must not be empty")
+        for i, proxy in enumerate(self.trusted_proxies):
+            try:
+                ipaddress.ip_network(str(proxy), strict=False)
+            except ValueError:
+                raise ConfigError(f"security.trusted_proxies[{i}]: not an IP address or network ({proxy!r})") from None
 
 
 @dataclass

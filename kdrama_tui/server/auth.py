@@ -5,6 +5,8 @@ Resolution is lazy (only routes that need a caller pay for the database lookup) 
 
 from __future__ import annotations
 
+import hmac
+
 from aiohttp import web
 
 from kdrama_tui.errors import Forbidden, Unauthorized
@@ -31,13 +33,10 @@ async def principal(request: web.Request) -> Principal | None:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("use 'Authorization: Bearer <token>' or 'X-API-Key: <key>'", code="invalid_auth_header")
-        if token == svc.local_admin_token:
+        if hmac.compare_digest(token.encode(), svc.local_admin_token.encode()):
             found = Principal(user=LOCAL_ADMIN, via="local")
         else:
-            tokens = getattr(svc, "tokens", None)
-            if tokens is None:
-                raise Unauthorized("bearer tokens are not accepted by this server", code="invalid_token")
-            found = await tokens.authenticate_access_token(token)
+            found = await svc.tokens.authenticate_access_token(token)
     request[_PRINCIPAL] = found
     return found
 

@@ -97,6 +97,7 @@ class AccountService:
                 raise NotFound("user not found")
             if not active:
                 await tx.repos.sessions.revoke_user(user_id, utcnow())
+                await tx.repos.keys.deactivate_user(user_id)
         self.events.publish("user.updated", user_id=user_id, is_active=active)
         return user
 
@@ -106,14 +107,22 @@ class AccountService:
             user = await tx.repos.users.update(user_id, {"password_hash": password_hash})
             if user is None:
                 raise NotFound("user not found")
-            await tx.repos.sessions.revoke_user(user_id, utcnow())  # a new password logs out everywhere
+            # A new password logs out everywhere: refresh sessions are revoked, and retiring the signing key
+            # ends the access tokens it signed now rather than when they expire.
+            await tx.repos.sessions.revoke_user(user_id, utcnow())
+            await tx.repos.keys.deactivate_user(user_id)
         self.events.publish("user.password_changed", user_id=user_id)
         return user
 
-    async def check_password(self, login: str, password: str) -> User:
-        """The user whose password this is; the same error and cost whether the user exists or not."""
+    async def check_password(self, login: str, password: str, *, field: str | None = None) -> User:
+        """The user whose password this is; the same error and cost whether the user exists or not.
+
+        ``field`` says what ``login`` is ("username" or "email"); by default an '@' means an email.
+        """
         repo = self.db.repos.users
-        user = await (repo.find_by_email(login) if "@" in (login or "") else repo.find_by_username(login or ""))
+        login = login or ""
+        by_email = field == "email" if field is not None else "@" in login
+        user = await (repo.find_by_email(login) if by_email else repo.find_by_username(login))
         stored = user.password_hash if user else passwords.dummy_hash(self.bcrypt_rounds)
         ok = await asyncio.to_thread(passwords.verify_password, password or "", stored)
         if user is None or not ok:

@@ -9,14 +9,18 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from kdrama_tui.config import Settings
 from kdrama_tui.db import Database, open_database
 from kdrama_tui.events import EventBus
 from kdrama_tui.models import utcnow
 from kdrama_tui.services.accounts import AccountService
+from kdrama_tui.services.crypto import load_or_create_master_key
 from kdrama_tui.services.ingest import Ingester
 from kdrama_tui.services.library import Library
+from kdrama_tui.services.signing_keys import SigningKeys
+from kdrama_tui.services.tokens import TokenService
 from kdrama_tui.storage import Storage
 from kdrama_tui.storage.local import LocalStorage
 
@@ -32,6 +36,7 @@ class Services:
     storages: dict[str, Storage]  # every provider that existing rows may name
     accounts: AccountService
     library: Library
+    tokens: TokenService
     ingester: Ingester
     started_at: float = field(default_factory=time.time)
     # Lets the in-process dashboard act as admin without a password; lives only in this process's memory.
@@ -60,6 +65,7 @@ class Services:
 
     async def start_background(self, *, queue: bool = True, ingest: bool = True, schedules: bool = True) -> None:
         """Start the long-running parts (transcode queue, watch folders, periodic cleanups, backups)."""
+        await self.tokens.keys.check_master_key()  # a lost or swapped master key stops start-up, loudly
         if schedules:
             self.spawn("sessions.cleanup", self._sweep_expired_sessions)
         if ingest and self.settings.ingest.enabled:
@@ -92,6 +98,7 @@ def build_storages(settings: Settings) -> tuple[Storage, dict[str, Storage]]:
 async def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     for folder in (settings.data_dir, settings.uploads_dir, settings.work_dir):
         folder.mkdir(parents=True, exist_ok=True)
+    master_key = load_or_create_master_key(settings.master_key_path, create=not settings.security.master_key_file)
     db = await open_database(settings.database_url, migrate=migrate,
                              synchronous=settings.database.sqlite_synchronous,
                              busy_timeout_ms=settings.database.busy_timeout_ms,
@@ -99,9 +106,12 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     events = EventBus()
     storage, storages = build_storages(settings)
     accounts = AccountService(db, events, settings.security.bcrypt_rounds)
+    signing_keys = SigningKeys(db, events, master_key, timedelta(days=settings.security.signing_key_days))
     library = Library(db, storage, events)
     return Services(
         settings=settings, db=db, events=events, storage=storage, storages=storages,
-        accounts=accounts, library=library,
+        accounts=accounts,
+        library=library,
+        tokens=TokenService(db, events, accounts, signing_keys, settings.security),
         ingester=Ingester(settings, db, library, accounts, events),
     )
