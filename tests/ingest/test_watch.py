@@ -304,3 +304,26 @@ async def test_an_error_that_is_not_the_files_fault_keeps_it_for_a_retry(
     make_clip(watch / "Next (2020).mp4", tone=440)
     found = await count_videos(svc, 2)
     assert [v.title for v in found] == ["Next", "Unlucky"]
+
+
+async def test_a_crash_between_the_commit_and_the_mark_never_doubles_the_video(
+        settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast_settings(settings)
+    svc = await build_services(settings)
+    try:
+        source = make_clip(tmp_path / "Crashy (2020).mp4", tone=450)
+
+        async def crash(data):  # the process dies right after the video's transaction committed
+            raise SystemExit("killed")
+
+        monkeypatch.setattr(svc.db.repos.ingested_files, "record", crash)
+        with pytest.raises(SystemExit):
+            await svc.ingester.importer.import_file(source, move=False)
+        monkeypatch.undo()
+        assert await svc.db.repos.ingested_files.count() == 0
+        (video,) = await svc.db.repos.videos.list()
+        again = await svc.ingester.importer.import_file(source, move=False)
+        assert (again.status, again.video_id) == ("duplicate", video.id)
+        assert await svc.db.repos.videos.count() == 1 and source.exists()
+    finally:
+        await svc.close()
