@@ -95,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
                 resolved = file.resolve()
                 watch_root = next((r for r in watch_roots if resolved.is_relative_to(r)), None)
                 if watch_root is not None and resolved.is_relative_to(watch_root / FAILED_DIR):
+                    reason = f"in {FAILED_DIR}/, which is never imported; move it back into the watch folder"
+                    print(f"failed     {file}: {reason}")
+                    failures.append(f"{file.name}: {reason}")
                     continue
                 writers = await asyncio.to_thread(open_writers, file)
                 if writers:

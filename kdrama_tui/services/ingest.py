@@ -50,6 +50,14 @@ def is_partial_name(name: str) -> bool:
     return name.startswith(".") or name.lower().endswith(PARTIAL_SUFFIXES)
 
 
+def _identity(folder: Path) -> tuple[int, int] | None:
+    try:
+        st = folder.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
 def _signature(st: os.stat_result) -> Signature:
     return (st.st_size, st.st_mtime_ns, st.st_ino)
 
@@ -109,25 +117,39 @@ class Ingester:
         log.info("watching %s (quiet period %.1f s)", ", ".join(map(str, roots)), self.quiet)
         await self.scan()
         self.ready.set()
+        polling = self.settings.ingest.force_polling
+        failures = 0
         while not self._stop.is_set():
             try:
+                identities = [_identity(root) for root in roots]
                 async for changes in awatch(
                         *roots, watch_filter=self._wanted, debounce=int(self.tick * 1000),
                         rust_timeout=int(self.tick * 1000), yield_on_timeout=True, stop_event=self._stop,
-                        force_polling=self.settings.ingest.force_polling or None, recursive=True,
+                        force_polling=polling or None, poll_delay_ms=int(self.tick * 1000), recursive=True,
                         ignore_permission_denied=True):
+                    failures = 0
                     for change, raw in changes:
                         if change != Change.deleted:
                             await self._note(Path(raw))
                     await self.check()
                     if time.monotonic() - self._last_scan >= self.settings.ingest.rescan_seconds:
                         await self.scan()
+                    if [_identity(root) for root in roots] != identities:
+                        # A watch folder was deleted, replaced or unmounted: the kernel's watch on it is
+                        # gone and no event would ever come again. Recreate it and watch afresh.
+                        log.warning("a watch folder was removed or replaced; watching it again")
+                        break
             except Exception:
-                # A watch folder deleted or unmounted under us: say so, recreate, carry on.
+                failures += 1
+                if failures >= 2 and not polling:  # e.g. fs.inotify.max_user_watches exhausted
+                    polling = True
+                    log.warning("file system events are failing; polling the watch folders instead")
                 log.exception("watching %s failed; retrying in 5 s", ", ".join(map(str, roots)))
                 await asyncio.sleep(5)
+            if not self._stop.is_set():
                 with contextlib.suppress(OSError):
                     roots = self.prepare()
+                await self.scan()
 
     # ---- discovery ---------------------------------------------------------------------------------
     def _root_of(self, path: Path) -> Path | None:

@@ -93,6 +93,9 @@ async def test_failures_exit_non_zero_with_one_line(settings: Settings, tmp_path
     assert parked.exists() and "empty (0 bytes)" in parked.with_name("empty.mkv.error.txt").read_text()
     assert not good.exists() and len(await all_videos(settings)) == 1
 
+    kept_out = run_cli(settings, "ingest", str(parked))
+    assert kept_out.returncode == 1 and "never imported" in one_error_line(kept_out) and parked.exists()
+
     empty_folder = tmp_path / "empty folder"
     empty_folder.mkdir()
     nothing = run_cli(settings, "ingest", str(empty_folder))

@@ -327,3 +327,14 @@ async def test_a_crash_between_the_commit_and_the_mark_never_doubles_the_video(
         assert await svc.db.repos.videos.count() == 1 and source.exists()
     finally:
         await svc.close()
+
+
+async def test_a_watch_folder_deleted_under_the_watcher_is_recreated_and_watched_again(svc: Services) -> None:
+    import shutil
+
+    watch = watch_dir(svc)
+    shutil.rmtree(watch)
+    await wait_until(lambda: asyncio.sleep(0, result=(watch / "failed").is_dir()), message="the folder is back")
+    make_clip(watch / "After Delete (2020).mp4", tone=460)
+    (video,) = await count_videos(svc, 1)
+    assert video.title == "After Delete"
