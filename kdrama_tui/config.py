@@ -113,6 +113,11 @@ class StorageSettings:
                "must be at least 5MiB (S3's minimum part size)")
         if self.provider != "local":
             _check(bool(self.bucket), "storage.bucket", f"is required for provider {self.provider!r}")
+            _check(bool(self.access_key and self.secret_key), "storage.access_key",
+                   f"storage.access_key and storage.secret_key are required for provider {self.provider!r}")
+        if self.endpoint_url:
+            _check(self.endpoint_url.startswith(("http://", "https://")), "storage.endpoint_url",
+                   f"must start with http:// or https:// (got {self.endpoint_url!r})")
 
 
 @dataclass
@@ -120,8 +125,12 @@ class UploadSettings:
     max_size: int | str = _doc("Largest upload accepted.", default="50GiB")
     max_chunk_size: int | str = _doc("Largest single chunk (chunk API) or PATCH body (tus).", default="64MiB")
     expire_hours: float = _doc("Incomplete uploads idle longer than this are deleted.", default=24.0)
-    free_space_margin: int | str = _doc("Disk space kept free beyond an upload's size.", default="1GiB")
+    free_space_margin: int | str = _doc("Disk space kept free beyond what unfinished uploads still need (checked "
+                                        "when an upload is created: 507 otherwise). Keep it above max_chunk_size: "
+                                        "assembly needs one part of headroom.", default="1GiB")
     cleanup_interval_seconds: float = _doc("How often expired uploads are swept.", default=600.0)
+    max_chunks: int = _doc("Most parts one upload may have (chunks, or tus PATCH segments); bounds the "
+                           "bookkeeping per upload.", default=10000)
 
     def validate(self) -> None:
         self.max_size = _size("uploads.max_size", self.max_size)
@@ -132,6 +141,7 @@ class UploadSettings:
                "must be > 0 and <= uploads.max_size")
         _check(self.expire_hours > 0, "uploads.expire_hours", "must be > 0")
         _check(self.cleanup_interval_seconds > 0, "uploads.cleanup_interval_seconds", "must be > 0")
+        _check(1 <= self.max_chunks <= 1_000_000, "uploads.max_chunks", "must be 1-1000000")
 
 
 def _default_ladder() -> list[dict[str, Any]]:
@@ -159,6 +169,9 @@ class TranscodeSettings:
     nice: int = _doc("Niceness of ffmpeg so it never starves the web server.", default=10)
     ffmpeg_path: str = _doc("ffmpeg binary; empty = PATH, else the imageio-ffmpeg wheel's.", default="")
     ffprobe_path: str = _doc("ffprobe binary; empty = PATH, else probe with ffmpeg alone.", default="")
+    poll_seconds: float = _doc("How often a worker looks for jobs other processes queued.", default=2.0)
+    max_runtime_factor: float = _doc("ffmpeg is stopped (job failed) after this many times the video's "
+                                     "duration plus 5 minutes.", default=10.0)
 
     def validate(self) -> None:
         _check(isinstance(self.ladder, list) and len(self.ladder) > 0, "transcode.ladder",
@@ -178,6 +191,13 @@ class TranscodeSettings:
         _check(self.max_attempts >= 1, "transcode.max_attempts", "must be >= 1")
         _check(self.lease_seconds >= 5, "transcode.lease_seconds", "must be >= 5")
         _check(-20 <= self.nice <= 19, "transcode.nice", "must be -20..19")
+        _check(self.retry_backoff_seconds >= 0, "transcode.retry_backoff_seconds", "must be >= 0")
+        _check(0.1 <= self.poll_seconds <= 3600, "transcode.poll_seconds", "must be 0.1-3600")
+        _check(self.max_runtime_factor > 0, "transcode.max_runtime_factor", "must be > 0")
+        for i, rung in enumerate(self.ladder):
+            for key in ("video_bitrate", "audio_bitrate"):
+                _check(bool(re.fullmatch(r"\d+(\.\d+)?[kKmM]?", str(rung[key]))), f"transcode.ladder[{i}].{key}",
+                       f"must be a bitrate such as 800k or 5M (got {rung[key]!r})")
 
 
 @dataclass
@@ -212,6 +232,8 @@ class BackupSettings:
 
     def validate(self) -> None:
         _check(self.local_retention_days >= 1, "backup.local_retention_days", "must be >= 1")
+        _check(not self.encryption_key or len(self.encryption_key) >= 16, "backup.encryption_key",
+               "must be at least 16 characters (a passphrase; it is stretched with scrypt)")
         _check(self.cloud_retention_days >= 1, "backup.cloud_retention_days", "must be >= 1")
         _check(bool(re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", self.daily_at)), "backup.daily_at",
                f"must be HH:MM (got {self.daily_at!r})")

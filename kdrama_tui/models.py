@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 import typing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,9 +18,9 @@ from typing import Any, Self
 
 Role = typing.Literal["admin", "user"]
 VideoStatus = typing.Literal["uploading", "processing", "ready", "failed"]
-UploadStatus = typing.Literal["pending", "uploading", "completed", "failed"]
+UploadStatus = typing.Literal["pending", "uploading", "assembling", "completed", "failed", "aborted", "expired"]
 ChunkStatus = typing.Literal["pending", "uploaded", "verified", "failed"]
-JobStatus = typing.Literal["queued", "processing", "completed", "failed"]
+JobStatus = typing.Literal["queued", "processing", "completed", "failed", "cancelled"]
 
 
 def utcnow() -> datetime:
@@ -36,8 +37,10 @@ def parse_timestamp(value: Any) -> datetime | None:
 
 
 def _converter(kind: Any) -> typing.Callable[[Any], Any] | None:
-    args = set(typing.get_args(kind)) - {type(None)}
-    base = next(iter(args)) if len(args) == 1 else kind
+    base = kind
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):  # unwrap Optional only, never list[int]
+        args = set(typing.get_args(kind)) - {type(None)}
+        base = next(iter(args)) if len(args) == 1 else kind
     origin = typing.get_origin(base) or base
     if base is datetime:
         return parse_timestamp
@@ -156,6 +159,16 @@ class Upload(Model):
     status: str = "pending"
     created_at: datetime | None = None
     completed_at: datetime | None = None
+    # 0004: resumable uploads (see the migration's docstring)
+    token: str = ""
+    protocol: str = "chunk"
+    metadata: dict[str, Any] = field(default_factory=dict)
+    chunk_size: int | None = None
+    bytes_received: int = 0
+    expected_sha256: str | None = None
+    updated_at: datetime | None = None
+    expires_at: datetime | None = None
+    error_message: str | None = None
 
 
 @dataclass
@@ -185,6 +198,19 @@ class TranscodingJob(Model):
     created_at: datetime | None = None
     started_at: datetime | None = None
     completed_at: datetime | None = None
+    # Queue bookkeeping (migration 0005): retries are new rows; a worker holds a job through a lease.
+    attempt: int = 1
+    retry_of_id: int | None = None
+    run_after: datetime | None = None
+    worker_id: str | None = None
+    lease_expires_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    claims: int = 0
+    warnings: list[str] | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ("queued", "processing")
 
 
 @dataclass

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
-packages=(ffmpeg nodejs npm)
+# postgresql-client: pg_dump/pg_restore for backups when database.url is PostgreSQL.
+packages=(ffmpeg nodejs npm postgresql-client)
 [ $want_test = 1 ] && packages+=(postgresql chromium nginx-light wrk tmux)
 
 missing=()

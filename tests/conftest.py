@@ -11,6 +11,7 @@ import pytest
 from kdrama_tui.config import Settings, load_settings
 from kdrama_tui.db import Database, open_database
 from tests.support.postgres import PostgresCluster
+from tests.support.s3 import s3_auth_server, s3_bucket, s3_server  # noqa: F401  (shared fixtures)
 
 _db_names = itertools.count(1)
 

@@ -26,7 +26,6 @@ from kdrama_tui.commands.common import CommandError, open_services
 from kdrama_tui.models import Video
 from kdrama_tui.services.container import Services
 from kdrama_tui.services.importer import FAILED_DIR
-from kdrama_tui.services.probe import find_tools
 
 KO_SRT = """1
 00:00:00,000 --> 00:00:02,000
@@ -96,7 +95,7 @@ async def _ffmpeg(argv: list[str]) -> None:
 
 async def make_clips(svc: Services, folder: Path) -> list[Path]:
     """Write the sample clips and their subtitles into ``folder``; return the clips' paths."""
-    ffmpeg = find_tools(svc.settings.transcode).ffmpeg
+    ffmpeg = svc.media.binaries.ffmpeg
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for clip in CLIPS:

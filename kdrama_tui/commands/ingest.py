@@ -112,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
                 if outcome.ok:
                     imported += 1
                 else:
-                    failures.append(f"{file.name}: {outcome.reason}")
+                    reason = outcome.reason or outcome.status
+                    failures.append(reason if reason.startswith(file.name) else f"{file.name}: {reason}")
         if failures:
             head = failures[0] if len(failures) == 1 else f"{len(failures)} files not imported; first: {failures[0]}"
             raise CommandError(head)

@@ -9,6 +9,7 @@ import signal
 
 from kdrama_tui.commands.common import open_services
 from kdrama_tui.server.app import bound_port, create_app, start_http
+from kdrama_tui.services.server_lock import hold_server_lock
 
 log = logging.getLogger("kdrama_tui")
 
@@ -29,7 +30,8 @@ async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with open_services(args) as svc:
+    # The server lock lets `backup restore` see that this database is being served.
+    async with open_services(args) as svc, hold_server_lock(svc.settings):
         runner = await start_http(create_app(svc), svc.settings.server.host, svc.settings.server.port)
         try:
             await svc.start_background()

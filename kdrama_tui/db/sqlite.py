@@ -134,13 +134,24 @@ class SQLiteDatabase(Database):
 
     async def _connect(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        await conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-        await conn.execute("PRAGMA foreign_keys = ON")
-        await conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        try:
+            conn.row_factory = sqlite3.Row
+            await conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            await conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        except BaseException:
+            await conn.close()
+            raise
         return conn
 
     async def open(self, check: bool = True) -> SQLiteDatabase:
+        try:
+            return await self._open(check)
+        except BaseException:
+            await self.close()  # an open aiosqlite thread would keep the process alive
+            raise
+
+    async def _open(self, check: bool) -> SQLiteDatabase:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = await self._connect()
         async with self._writer.execute("PRAGMA journal_mode = WAL") as cursor:

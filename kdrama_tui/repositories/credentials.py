@@ -43,9 +43,6 @@ class KeyPairRepository(BaseRepository[KeyPair]):
         key = KeyPair.from_row({c: row[f"k_{c}"] for c in _KEY_COLUMNS})
         return key, User.from_row(row)
 
-    async def delete_by_user(self, user_id: int) -> int:
-        return await self.db.execute("DELETE FROM keys WHERE user_id = :u", {"u": user_id})
-
     async def deactivate_user(self, user_id: int) -> int:
         """Retire a user's key pair: every access token it signed stops verifying at once."""
         return await self.db.execute("UPDATE keys SET is_active = :f WHERE user_id = :u AND is_active = :t",

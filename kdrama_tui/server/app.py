@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from kdrama_tui.server import routes_auth, routes_system
+from kdrama_tui.server import routes_auth, routes_jobs, routes_system, routes_tus, routes_uploads
 from kdrama_tui.server.keys import SERVICES
 from kdrama_tui.server.middleware import error_middleware
 from kdrama_tui.services.container import Services
 
-ROUTE_MODULES = [routes_system, routes_auth]
+ROUTE_MODULES = [routes_system, routes_auth, routes_uploads, routes_tus, routes_jobs]
 
 
 def create_app(svc: Services) -> web.Application:

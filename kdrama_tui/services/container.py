@@ -16,12 +16,17 @@ from kdrama_tui.db import Database, open_database
 from kdrama_tui.events import EventBus
 from kdrama_tui.models import utcnow
 from kdrama_tui.services.accounts import AccountService
+from kdrama_tui.services.backup import BackupService
 from kdrama_tui.services.crypto import load_or_create_master_key
 from kdrama_tui.services.ingest import Ingester
 from kdrama_tui.services.library import Library
+from kdrama_tui.services.media.binaries import find_binaries
+from kdrama_tui.services.media.service import MediaService
 from kdrama_tui.services.signing_keys import SigningKeys
 from kdrama_tui.services.tokens import TokenService
+from kdrama_tui.services.uploads import UploadService
 from kdrama_tui.storage import Storage
+from kdrama_tui.storage.factory import build_storage
 from kdrama_tui.storage.local import LocalStorage
 
 log = logging.getLogger(__name__)
@@ -37,6 +42,9 @@ class Services:
     accounts: AccountService
     library: Library
     tokens: TokenService
+    backups: BackupService
+    uploads: UploadService
+    media: MediaService  # transcode queue (media.queue) and subtitle tracks (media.tracks)
     ingester: Ingester
     started_at: float = field(default_factory=time.time)
     # Lets the in-process dashboard act as admin without a password; lives only in this process's memory.
@@ -44,10 +52,13 @@ class Services:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def storage_for(self, provider: str) -> Storage:
-        try:
-            return self.storages[provider]
-        except KeyError:
-            raise RuntimeError(f"files stored on {provider!r} but that provider is not configured") from None
+        """The storage that holds files recorded with ``provider`` (built on first use from [storage] when
+        it is an S3 preset other than the configured one, e.g. rows left on wasabi after switching to local).
+        Raises StorageError (a DomainError) when it cannot be built."""
+        found = self.storages.get(provider)
+        if found is None:
+            found = self.storages[provider] = build_storage(self.settings, provider)
+        return found
 
     def spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
         """Run a long-lived background task; a crash is logged and published, never silent."""
@@ -65,9 +76,14 @@ class Services:
 
     async def start_background(self, *, queue: bool = True, ingest: bool = True, schedules: bool = True) -> None:
         """Start the long-running parts (transcode queue, watch folders, periodic cleanups, backups)."""
-        await self.tokens.keys.check_master_key()  # a lost or swapped master key stops start-up, loudly
+        await self.tokens.prepare()  # a lost or swapped master key stops start-up here, loudly
         if schedules:
             self.spawn("sessions.cleanup", self._sweep_expired_sessions)
+            self.spawn("uploads.cleanup", self.uploads.run_cleanup)
+        if schedules and self.settings.backup.enabled:
+            self.spawn("backup.schedule", self.backups.run_schedule)
+        if queue:
+            self.spawn("media.queue", self.media.queue.run)
         if ingest and self.settings.ingest.enabled:
             self.spawn("ingest.watch", self.ingester.run)
 
@@ -91,11 +107,18 @@ class Services:
 
 
 def build_storages(settings: Settings) -> tuple[Storage, dict[str, Storage]]:
+    """The storage for new files, and every provider existing rows may name: local always (mixed libraries
+    keep playing after a switch to S3), plus the configured S3 provider. No network until first use."""
     local = LocalStorage(settings.media_root)
-    return local, {"local": local}
+    storages: dict[str, Storage] = {"local": local}
+    current: Storage = local
+    if settings.storage.provider != "local":
+        current = storages[settings.storage.provider] = build_storage(settings, settings.storage.provider)
+    return current, storages
 
 
 async def build_services(settings: Settings, *, migrate: bool = True) -> Services:
+    binaries = find_binaries(settings.transcode)  # a bad ffmpeg_path stops start-up before anything opens
     for folder in (settings.data_dir, settings.uploads_dir, settings.work_dir):
         folder.mkdir(parents=True, exist_ok=True)
     master_key = load_or_create_master_key(settings.master_key_path, create=not settings.security.master_key_file)
@@ -113,5 +136,8 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         accounts=accounts,
         library=library,
         tokens=TokenService(db, events, accounts, signing_keys, settings.security),
-        ingester=Ingester(settings, db, library, accounts, events),
+        backups=BackupService(settings, events),
+        uploads=UploadService(db, library, events, settings),
+        media=MediaService(db, storage, storages, events, settings, binaries=binaries),
+        ingester=Ingester(settings, db, library, accounts, events, binaries),
     )

@@ -64,7 +64,7 @@ def load_or_create_master_key(path: Path, *, create: bool) -> bytes:
         return _read_master_key(path)  # another process created it first: use theirs
     except OSError as exc:
         raise ConfigError(f"{setting}: cannot create {path}: {exc.strerror or exc}") from None
-    log.warning("generated a new master key in %s; back it up apart from the database", path)
+    log.info("generated a new master key in %s; back it up apart from the database", path)
     return key
 
 

@@ -1,8 +1,10 @@
 """Import one complete file: checks, duplicate detection, metadata, then the shared hand-off.
 
 Order, cheapest refusal first: the file is opened without following symlinks and must be a non-empty
-regular file we can read; its ``Name.json`` sidecar must be valid; ffprobe must find a video in it; then
-its SHA-256 is computed from the same open descriptor. Content already in the library (same SHA-256,
+regular file we can read; its ``Name.json`` sidecar must be valid; the media pipeline's probe must find a
+video in it (deciding it here puts a text file dropped by mistake into ``failed/`` with a reason instead
+of making it a failed video in the library); then its SHA-256 is computed from the same open descriptor.
+Content already in the library (same SHA-256,
 whatever the name) is a duplicate. Everything else goes through ``Library.accept_original(move=...)``,
 which records the SHA-256 in ``videos.source_sha256`` inside the video's own transaction (its UNIQUE
 index is what makes a concurrent second import of the same bytes fail instead of doubling). Only after
@@ -34,9 +36,11 @@ from kdrama_tui.fsutil import atomic_write_bytes
 from kdrama_tui.models import Video, utcnow
 from kdrama_tui.services.accounts import AccountService
 from kdrama_tui.services.library import Library
+from kdrama_tui.services.media.binaries import Binaries
+from kdrama_tui.services.media.errors import FFmpegError, InputError
+from kdrama_tui.services.media.probe import probe
 from kdrama_tui.services.metadata import parse_metadata
 from kdrama_tui.services.naming import parse_path
-from kdrama_tui.services.probe import MediaTools, NotAVideo, find_tools, probe_video
 from kdrama_tui.services.sidecars import Sidecars, find_sidecars, load_metadata
 
 log = logging.getLogger(__name__)
@@ -110,9 +114,14 @@ def _check_readable(path: Path) -> os.stat_result:
         if st.st_size == 0:
             raise IngestFailure("it is empty (0 bytes)")
         try:
-            os.read(fd, 1)
+            head = os.read(fd, 1024)
         except OSError as exc:
             raise IngestFailure(f"cannot read it: {exc.strerror or exc}") from exc
+        # Playlists are refused before ffprobe sees them: on a live HLS or DASH playlist it waits for new
+        # segments until its time limit, which would hold up the whole folder for a minute per file.
+        if head.lstrip(b"\xef\xbb\xbf").startswith((b"#EXTM3U", b"ffconcat")) or (
+                head.lstrip().startswith(b"<?xml") and b"<MPD" in head):
+            raise IngestFailure("it is a playlist, not a video file")
         return st
     finally:
         os.close(fd)
@@ -175,21 +184,15 @@ class FileImporter:
     """Imports single files; shared by the watch folder and ``kdrama-tui ingest``."""
 
     def __init__(self, settings: Settings, db: Database, library: Library, accounts: AccountService,
-                 events: EventBus) -> None:
+                 events: EventBus, binaries: Binaries) -> None:
         self.settings = settings
         self.db = db
         self.library = library
         self.accounts = accounts
         self.events = events
-        self._tools: MediaTools | None = None
+        self.binaries = binaries
         self._account_id: int | None = None
         self._account_lock = asyncio.Lock()
-
-    @property
-    def tools(self) -> MediaTools:
-        if self._tools is None:
-            self._tools = find_tools(self.settings.transcode)
-        return self._tools
 
     async def account_id(self) -> int:
         """The ingest account's id; created on first use with a random password nobody knows."""
@@ -249,8 +252,10 @@ class FileImporter:
             except ValidationError as exc:
                 raise IngestFailure(f"bad metadata sidecar: {exc.message}") from exc
         try:
-            await probe_video(path, self.tools)
-        except NotAVideo as exc:
+            # The media pipeline's probe (ffprobe's header read, or ffmpeg -i): cheap whatever the size,
+            # and it refuses playlists, images, text and audio-only files by content, not by name.
+            await probe(self.binaries, path, name=path.name)
+        except (InputError, FFmpegError) as exc:  # FFmpegError: the probe crashed or ran out of time on it
             raise IngestFailure(str(exc)) from exc
         opened = await asyncio.to_thread(_hash, path, before)
 

@@ -33,6 +33,7 @@ from kdrama_tui.events import EventBus
 from kdrama_tui.services.accounts import AccountService
 from kdrama_tui.services.importer import FAILED_DIR, FileImporter, IngestOutcome
 from kdrama_tui.services.library import Library
+from kdrama_tui.services.media.binaries import Binaries
 from kdrama_tui.services.openfiles import open_writers
 from kdrama_tui.services.sidecars import find_sidecars, is_sidecar_name
 
@@ -77,10 +78,10 @@ class Ingester:
     """Watches ``settings.watch_dirs``; ``run()`` until cancelled or ``stop()``."""
 
     def __init__(self, settings: Settings, db: Database, library: Library, accounts: AccountService,
-                 events: EventBus) -> None:
+                 events: EventBus, binaries: Binaries) -> None:
         self.settings = settings
         self.events = events
-        self.importer = FileImporter(settings, db, library, accounts, events)
+        self.importer = FileImporter(settings, db, library, accounts, events, binaries)
         self.quiet = settings.ingest.quiet_seconds
         self.tick = min(1.0, max(0.1, self.quiet / 4))
         self.roots: list[Path] = []
@@ -122,12 +123,18 @@ class Ingester:
         while not self._stop.is_set():
             try:
                 identities = [_identity(root) for root in roots]
+                watching = False
                 async for changes in awatch(
                         *roots, watch_filter=self._wanted, debounce=int(self.tick * 1000),
                         rust_timeout=int(self.tick * 1000), yield_on_timeout=True, stop_event=self._stop,
                         force_polling=polling or None, poll_delay_ms=int(self.tick * 1000), recursive=True,
                         ignore_permission_denied=True):
                     failures = 0
+                    if not watching:
+                        # The kernel watch exists once the first batch (or timeout) arrives; files created
+                        # between the last walk and that moment sent no event, so walk once more.
+                        watching = True
+                        await self.scan()
                     for change, raw in changes:
                         if change != Change.deleted:
                             await self._note(Path(raw))

@@ -14,10 +14,11 @@ import logging
 import mimetypes
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kdrama_tui.db import Database
+from kdrama_tui.db import Database, Executor
 from kdrama_tui.errors import ValidationError
 from kdrama_tui.events import EventBus
 from kdrama_tui.models import TranscodingJob, Video
@@ -78,8 +79,14 @@ class Library:
         move: bool = True,
         priority: int = 5,
         extra_video_columns: dict[str, object] | None = None,
+        in_transaction: Callable[[Executor, Video], Awaitable[None]] | None = None,
     ) -> AcceptedVideo:
-        """Store ``source`` as a new video's original and queue its transcode (see module doc)."""
+        """Store ``source`` as a new video's original and queue its transcode (see module doc).
+
+        ``in_transaction(tx, video)`` runs inside the transaction that creates the video (an upload marks
+        itself completed there), so a retried hand-off can never make a second video; raising in it
+        undoes everything.
+        """
         if not 1 <= priority <= 10:
             raise ValidationError("priority must be 1-10")
         base = f"originals/{uuid.uuid4().hex}"
@@ -124,6 +131,8 @@ class Library:
                     "video_id": video.id, "status": "queued", "provider": "local_server",
                     "priority": priority, "progress": 0,
                 })
+                if in_transaction is not None:
+                    await in_transaction(tx, video)
         except BaseException:
             if move and stored_keys and not source.exists():
                 with contextlib.suppress(Exception):  # give the caller its file back: nothing is lost

@@ -91,10 +91,13 @@ class SigningKeys:
                 if current is not None and (stale is None or current.id != stale.id) \
                         and min_remaining is not None and self.usable(current, min_remaining):
                     return current  # a concurrent request replaced it already
-                await tx.repos.keys.delete_by_user(user_id)
+                if current is not None:
+                    # Delete exactly the row seen: under READ COMMITTED a broader delete could remove a pair
+                    # that a concurrent request has just committed and already signed with.
+                    await tx.repos.keys.delete(current.id)
                 created: KeyPair = await tx.repos.keys.create(row)
         except UniqueViolation:
-            # Another transaction inserted the user's first pair between our delete and insert: use it.
+            # A concurrent request inserted a pair after we looked: use theirs.
             current = await self.db.repos.keys.find_by_user(user_id)
             if current is None:
                 raise
@@ -106,15 +109,12 @@ class SigningKeys:
     def private_key(self, key: KeyPair) -> Ed25519PrivateKey:
         try:
             raw = open_private_key(self._master_key, key.user_id, key.public_key, key.private_key)
-            private = Ed25519PrivateKey.from_private_bytes(raw)
-        except KeyIntegrityError:
-            log.error("signing key %d of user %d cannot be opened: tampered, or the master key changed; "
-                      "nothing was signed", key.id, key.user_id)
-            raise
-        except ValueError:
-            log.error("signing key %d of user %d decrypts to an invalid Ed25519 key", key.id, key.user_id)
-            raise KeyIntegrityError("the stored signing key is not a valid Ed25519 key") from None
-        return private
+            return Ed25519PrivateKey.from_private_bytes(raw)
+        except (KeyIntegrityError, ValueError) as exc:
+            log.error("signing key %d of user %d cannot be used (%s); nothing was signed. Restore the master key "
+                      "or run `kdrama-tui signing-key rotate`", key.id, key.user_id, exc)
+            raise KeyIntegrityError("the server cannot sign tokens for this account right now; "
+                                    "the error is in the server log") from None
 
     async def verification_key(self, key_id: int) -> tuple[KeyPair, User] | None:
         """The pair a token's ``kid`` names and its owner, if the pair may verify tokens now."""

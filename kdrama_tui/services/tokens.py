@@ -20,6 +20,7 @@ must serialise its refreshes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from kdrama_tui.db import Database
 from kdrama_tui.errors import Unauthorized, ValidationError
 from kdrama_tui.events import EventBus
 from kdrama_tui.models import User, UserSession, utcnow
+from kdrama_tui.services import passwords
 from kdrama_tui.services.accounts import AccountService, Principal, hash_secret
 from kdrama_tui.services.signing_keys import ALLOWED_ALGORITHMS, SigningKeys, public_key_from_pem
 from kdrama_tui.services.throttle import LoginThrottle
@@ -79,6 +81,12 @@ class TokenService:
         self.clock = clock
         self.access_seconds = max(1, round(security.access_token_minutes * 60))
         self.refresh_lifetime = timedelta(days=security.refresh_token_days)
+
+    async def prepare(self) -> None:
+        """Before serving: refuse a master key that cannot open the stored keys, and compute the dummy
+        password hash now, so the first login for an unknown user is not slower than for a real one."""
+        await self.keys.check_master_key()
+        await asyncio.to_thread(passwords.dummy_hash, self.accounts.bcrypt_rounds)
 
     # ---- login / refresh / logout ------------------------------------------------------------------
     async def login(self, password: str, *, username: str | None = None, email: str | None = None,

@@ -7,23 +7,60 @@ be led outside its root.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from kdrama_tui.errors import DomainError, ValidationError
+
 _SEGMENT = re.compile(r"^[A-Za-z0-9._\-]+$")
+
+
+class InvalidKey(ValidationError, ValueError):
+    """A key that could lead outside a provider's root (still a ValueError for older callers)."""
+
+    code = "invalid_storage_key"
+
+
+class StorageError(DomainError):
+    """A provider failed; the message says which and why, never a driver traceback."""
+
+    code = "storage_error"
+    status = 502
+
+
+class StorageAuthError(StorageError):
+    code = "storage_auth_failed"
+
+
+class StorageBucketMissing(StorageError):
+    code = "storage_bucket_missing"
+
+
+class StorageUnavailable(StorageError):
+    code = "storage_unavailable"
+    status = 503
 
 
 def validate_key(key: str) -> str:
     """Refuse keys that are absolute, climb out (``..``), hold NUL/backslashes or odd characters."""
     if not key or key.startswith("/") or "\\" in key or "\x00" in key:
-        raise ValueError(f"invalid storage key {key!r}")
+        raise InvalidKey(f"invalid storage key {key!r}")
     for part in key.split("/"):
         if part in ("", ".", "..") or not _SEGMENT.match(part):
-            raise ValueError(f"invalid storage key {key!r}")
+            raise InvalidKey(f"invalid storage key {key!r}")
     return key
+
+
+def validate_prefix(prefix: str) -> str:
+    """A listing prefix: empty (everything) or a valid key, optionally ending in ``/``."""
+    if prefix in ("", "/"):
+        return ""
+    validate_key(prefix.removesuffix("/"))
+    return prefix
 
 
 @dataclass(frozen=True)
@@ -52,15 +89,27 @@ class Storage(ABC):
     @abstractmethod
     def read(self, key: str, start: int = 0, end: int | None = None,
              chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
-        """Yield the bytes ``[start, end)`` of an object (the whole object by default)."""
+        """Yield the bytes ``[start, end)`` of an object (the whole object by default).
+
+        ``end`` is exclusive and clipped to the object's size; a start at or past the end yields nothing.
+        A missing object raises FileNotFoundError. Stopping early (``aclose()``) releases the connection.
+        """
 
     @abstractmethod
     async def get_to_file(self, key: str, destination: Path) -> None:
-        """Copy an object to a local file (ffmpeg input, restore)."""
+        """Copy an object to a local file (ffmpeg input, restore), atomically (temp + fsync + rename).
+
+        A missing object raises FileNotFoundError.
+        """
 
     @abstractmethod
     async def delete(self, key: str) -> None:
         """Remove an object; a missing one is not an error."""
+
+    async def delete_many(self, keys: list[str]) -> None:
+        """Remove several objects (batched where the provider can); missing ones are not an error."""
+        for key in keys:
+            await self.delete(key)
 
     async def delete_prefix(self, prefix: str) -> int:
         count = 0
@@ -79,6 +128,16 @@ class Storage(ABC):
     @abstractmethod
     async def list(self, prefix: str = "") -> list[str]:
         """Every key under ``prefix`` (a folder-like prefix, e.g. ``videos/12/``)."""
+
+    async def check(self) -> None:
+        """Raise a clear StorageError if the provider cannot be used (credentials, bucket); cheap."""
+        return None
+
+    async def iter_objects(self, prefix: str = "") -> AsyncIterator[tuple[str, int]]:
+        """``(key, size)`` of every object under ``prefix``."""
+        for key in await self.list(prefix):
+            with contextlib.suppress(FileNotFoundError):  # deleted meanwhile
+                yield key, await self.size(key)
 
     def local_path(self, key: str) -> Path | None:
         """The file on local disk, where there is one (sendfile, ffmpeg input); None for remote storage."""

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from kdrama_tui.fsutil import fsync_dir, temp_path_for
-from kdrama_tui.storage.base import Storage, StoredObject, validate_key
+from kdrama_tui.storage.base import InvalidKey, Storage, StoredObject, validate_key, validate_prefix
 
 _COPY_BUFFER = 8 * 1024 * 1024
 
@@ -54,7 +54,7 @@ class LocalStorage(Storage):
         path = self.root / key
         resolved = path.resolve()
         if not resolved.is_relative_to(self.root):
-            raise ValueError(f"storage key {key!r} leads outside the storage root")
+            raise InvalidKey(f"storage key {key!r} leads outside the storage root")
         return path
 
     def local_path(self, key: str) -> Path | None:
@@ -124,7 +124,19 @@ class LocalStorage(Storage):
 
     async def get_to_file(self, key: str, destination: Path) -> None:
         source = self.path_for(key)
-        await asyncio.to_thread(shutil.copyfile, source, destination)
+        await asyncio.to_thread(self._get_to_file, source, destination)
+
+    @staticmethod
+    def _get_to_file(source: Path, destination: Path) -> None:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temp_path_for(destination)
+        try:
+            _copy_hashed(source, tmp)
+            os.replace(tmp, destination)
+            fsync_dir(destination.parent)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
 
     async def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -146,7 +158,8 @@ class LocalStorage(Storage):
         return self.path_for(key).stat().st_size
 
     async def list(self, prefix: str = "") -> list[str]:
-        base = self.path_for(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        prefix = validate_prefix(prefix)
+        base = self.path_for(prefix.rstrip("/")) if prefix else self.root
         if base.is_file():
             return [prefix]
         if not base.is_dir():

@@ -78,7 +78,7 @@ async def test_failures_exit_non_zero_with_one_line(settings: Settings, tmp_path
     outside.write_text("not a video")
     refused = run_cli(settings, "ingest", str(outside))
     assert refused.returncode == 1
-    assert "not a video" in one_error_line(refused)
+    assert one_error_line(refused).startswith("kdrama-tui: notes.mkv is not a readable media file")
     assert outside.exists(), "outside a watch folder a refused file stays where it is"
 
     watch = settings.watch_dirs[0]

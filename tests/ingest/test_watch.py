@@ -177,16 +177,18 @@ async def test_broken_files_land_in_failed_with_their_reason_and_the_folder_keep
     (watch / "notes.mkv").write_text("meeting notes, not a video\n")
     (watch / "Season 1").mkdir()
     (watch / "Season 1" / "poster.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (watch / "list.mkv").write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n{watch / 'x.ts'}\n")
     make_clip(watch / "Bad Meta (2020).mp4", tone=350)
     (watch / "Bad Meta (2020).json").write_text('{"title": "x", "year": 1492}')
-    failed = await wait_until(lambda: asyncio.sleep(0, result=len(events(svc, "ingest.failed")) >= 4 and
-                                                    events(svc, "ingest.failed")), message="4 failures")
+    failed = await wait_until(lambda: asyncio.sleep(0, result=len(events(svc, "ingest.failed")) >= 5 and
+                                                    events(svc, "ingest.failed")), message="5 failures")
     reasons = {Path(e.data["path"]).name: e.data["reason"] for e in failed}
     assert reasons["empty.mkv"] == "it is empty (0 bytes)"
-    assert reasons["notes.mkv"].startswith("not a video")
-    assert reasons["poster.jpg"].startswith("not a video")
+    assert reasons["notes.mkv"].startswith("notes.mkv is not a readable media file")
+    assert reasons["poster.jpg"].startswith("poster.jpg is not a")
+    assert reasons["list.mkv"] == "it is a playlist, not a video file"  # a live one would stall ffprobe
     assert "year must be a number between 1900 and 2100" in reasons["Bad Meta (2020).mp4"]
-    for relative in ("empty.mkv", "notes.mkv", "Season 1/poster.jpg", "Bad Meta (2020).mp4"):
+    for relative in ("empty.mkv", "notes.mkv", "Season 1/poster.jpg", "list.mkv", "Bad Meta (2020).mp4"):
         parked = watch / "failed" / relative
         assert parked.exists(), relative
         text = parked.with_name(parked.name + ".error.txt").read_text(encoding="utf-8")
@@ -204,7 +206,7 @@ async def test_broken_files_land_in_failed_with_their_reason_and_the_folder_keep
     assert (watch / "failed" / "empty (2).mkv").exists()
     assert (watch / "failed" / "empty (2).mkv.error.txt").exists()
     assert len(await videos(svc)) == 1
-    assert len(events(svc, "ingest.failed")) == 5
+    assert len(events(svc, "ingest.failed")) == 6
 
 
 async def test_symlinks_fifos_and_partial_names_are_left_alone(

@@ -1,0 +1,72 @@
+"""``kdrama-tui backup run|list|restore``.
+
+These do not open the application's services: a restore must work on a database that no longer opens,
+and a backup needs only a connection of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from kdrama_tui.commands.common import settings_from
+from kdrama_tui.events import EventBus
+from kdrama_tui.services.backup import BackupService
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("backup", help="back up, list and restore the database")
+    actions = parser.add_subparsers(dest="action", required=True)
+
+    run = actions.add_parser("run", help="make a local backup now (and an encrypted cloud copy with --cloud)")
+    run.add_argument("--cloud", action="store_true", help="also upload an encrypted copy to backup.cloud_bucket")
+    run.set_defaults(handler=run_backup)
+
+    listing = actions.add_parser("list", help="list local and cloud backups, newest first")
+    listing.add_argument("--local", action="store_true", help="local backups only (no network)")
+    listing.set_defaults(handler=list_backups)
+
+    restore = actions.add_parser("restore", help="restore the database (and master key) from a backup")
+    restore.add_argument("file", help="a backup file, or a name shown by `backup list` (local or cloud)")
+    restore.add_argument("--force", action="store_true",
+                         help="restore even though a server is serving this data folder")
+    restore.set_defaults(handler=restore_backup)
+
+
+def _service(args: argparse.Namespace) -> BackupService:
+    return BackupService(settings_from(args), EventBus())
+
+
+def run_backup(args: argparse.Namespace) -> int:
+    service = _service(args)
+    result = asyncio.run(service.run_backup(cloud=args.cloud))
+    print(f"backup {result.local.name} ({result.local.size} bytes) in {service.backup_dir}")
+    if result.cloud:
+        print(f"uploaded {result.cloud.name} ({result.cloud.size} bytes, encrypted) to "
+              f"{service.settings.backup.cloud_bucket}")
+    if result.pruned:
+        print(f"removed by retention: {', '.join(result.pruned)}")
+    return 0
+
+
+def list_backups(args: argparse.Namespace) -> int:
+    service = _service(args)
+    backups = asyncio.run(service.list_backups(cloud=not args.local))
+    print(f"{'NAME':<48} {'WHERE':<6} {'KIND':<10} {'CREATED (UTC)':<20} SIZE")
+    for b in backups:
+        print(f"{b.name:<48} {b.location:<6} {b.kind:<10} {b.created_at.strftime('%Y-%m-%d %H:%M:%S'):<20} "
+              f"{b.size}")
+    if not backups:
+        print("no backups yet")
+    return 0
+
+
+def restore_backup(args: argparse.Namespace) -> int:
+    service = _service(args)
+    result = asyncio.run(service.restore(args.file, force=args.force))
+    print(f"restored the {result.dialect} database from {result.restored}")
+    if result.previous_copy:
+        print(f"the database it replaced is kept as {result.previous_copy} in {service.backup_dir}")
+    if result.master_key_restored:
+        print(f"the backup's master key was restored to {service.settings.master_key_path}")
+    return 0

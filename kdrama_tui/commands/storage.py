@@ -1,0 +1,64 @@
+"""``kdrama-tui storage ...``: check the configured provider, move the library between providers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kdrama_tui.commands.common import CommandError, run_with_services
+from kdrama_tui.config import STORAGE_PROVIDERS
+from kdrama_tui.services.container import Services
+from kdrama_tui.services.storage_migration import MigrationReport, StorageMigration
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("storage", help="check storage, move files between providers")
+    actions = parser.add_subparsers(dest="action", required=True)
+
+    check = actions.add_parser("check", help="check that the configured provider answers (credentials, bucket)")
+    check.set_defaults(handler=check_storage)
+
+    migrate = actions.add_parser(
+        "migrate", help="copy every file to PROVIDER, verify it (size + SHA-256), switch its row, then delete "
+                        "the source; safe to interrupt and run again")
+    migrate.add_argument("--to", required=True, choices=STORAGE_PROVIDERS, dest="to")
+    migrate.add_argument("--concurrency", type=int, default=4, help="files moved at once (default 4)")
+    migrate.set_defaults(handler=migrate_storage)
+
+
+def check_storage(args: argparse.Namespace) -> int:
+    async def work(svc: Services) -> None:
+        await svc.storage.check()
+        print(f"storage {svc.storage.provider}: ok")
+
+    return run_with_services(args, work)
+
+
+def _print_progress(report: MigrationReport, done: int) -> None:
+    print(f"  {done}/{report.total} files, {report.bytes_copied / 1e6:.1f} MB copied, "
+          f"{len(report.failed)} failed", file=sys.stderr, flush=True)
+
+
+def migrate_storage(args: argparse.Namespace) -> int:
+    if args.concurrency < 1:
+        raise CommandError("--concurrency must be at least 1")
+
+    async def work(svc: Services) -> int:
+        migration = StorageMigration(svc.db, svc.events, svc.storage_for,
+                                     state_file=svc.settings.data_dir / "storage-migration.json",
+                                     known_providers=svc.storages.keys(), concurrency=args.concurrency,
+                                     progress=_print_progress)
+        report = await migration.run(args.to)
+        print(f"moved to {args.to}: {report.copied} copied ({report.bytes_copied} bytes), {report.reused} already "
+              f"there, {report.switched} switched, {report.sources_deleted} source copies deleted")
+        if svc.settings.storage.provider != args.to:
+            print(f"note: new files still go to {svc.settings.storage.provider!r}; set storage.provider = "
+                  f"{args.to!r} to store them on {args.to}")
+        if not report.ok:
+            for row_id, key, why in report.failed[:20]:
+                print(f"  not moved: video_files {row_id} {key}: {why}", file=sys.stderr)
+            raise CommandError(f"{len(report.failed)} file(s) could not be moved (listed above); "
+                               "they stay where they were; run the command again after fixing them")
+        return 0
+
+    return run_with_services(args, work)

@@ -1,0 +1,187 @@
+"""tus 1.0 at /api/tus/: core, creation, creation-with-upload, checksum, termination, expiration.
+
+The handlers speak the protocol's headers; storage, limits, auth and the hand-off to the library are the
+chunk API's (UploadService). Upload URLs are ``/api/tus/<token>`` with 192 random bits, and the owner is
+still checked on every request (someone else's upload is a 404).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from kdrama_tui.errors import DomainError
+from kdrama_tui.models import Upload
+from kdrama_tui.server.auth import require_user
+from kdrama_tui.server.keys import services
+from kdrama_tui.server.middleware import domain_error_response, error_response
+from kdrama_tui.server.openapi import describe
+from kdrama_tui.server.shield import run_to_end
+from kdrama_tui.services.uploads import tus
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_REASONS = {460: "Checksum Mismatch"}
+
+
+def _tus_headers() -> dict[str, str]:
+    return {"Tus-Resumable": tus.TUS_VERSION, "Cache-Control": "no-store"}
+
+
+def tus_endpoint(handler: Handler) -> Handler:
+    """Check ``Tus-Resumable`` (412 otherwise) and put the tus headers on every answer, errors included."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        if request.method != "OPTIONS" and request.headers.get("Tus-Resumable") != tus.TUS_VERSION:
+            response: web.StreamResponse = error_response(
+                412, "unsupported_tus_version", f"this server speaks tus {tus.TUS_VERSION} (send Tus-Resumable)")
+            response.headers["Tus-Version"] = tus.TUS_VERSION
+        else:
+            try:
+                response = await handler(request)
+            except DomainError as exc:
+                response = _error(exc)
+        response.headers.update(_tus_headers())
+        return response
+
+    return wrapped
+
+
+def _error(exc: DomainError) -> web.Response:
+    response = domain_error_response(exc)
+    if exc.status in _REASONS:
+        response.set_status(exc.status, _REASONS[exc.status])
+    if "offset" in exc.details:
+        response.headers["Upload-Offset"] = str(exc.details["offset"])
+    return response
+
+
+def _upload_headers(request: web.Request, upload: Upload) -> dict[str, str]:
+    headers = {"Upload-Offset": str(upload.bytes_received), "Upload-Length": str(upload.total_size),
+               "X-Upload-Id": str(upload.id)}
+    if upload.expires_at is not None and upload.status in ("pending", "uploading"):
+        headers["Upload-Expires"] = tus.http_date(upload.expires_at)
+    if upload.video_id is not None:
+        headers["X-Video-Id"] = str(upload.video_id)
+    return headers
+
+
+@tus_endpoint
+async def options(request: web.Request) -> web.Response:
+    """tus discovery: version, extensions, maximum size and checksum algorithms."""
+    limits = services(request).settings.uploads
+    return web.Response(status=204, headers={
+        "Tus-Version": tus.TUS_VERSION, "Tus-Extension": ",".join(tus.EXTENSIONS),
+        "Tus-Max-Size": str(limits.max_size), "Tus-Checksum-Algorithm": ",".join(tus.CHECKSUM_ALGORITHMS)})
+
+
+@describe(tags=["uploads"], responses={"201": {"description": "Created; Location is the upload URL"},
+                                       "412": {"description": "missing or unsupported Tus-Resumable"},
+                                       "413": {"description": "Upload-Length over uploads.max_size"}})
+@tus_endpoint
+async def create(request: web.Request) -> web.Response:
+    """tus creation (and creation-with-upload): ``Upload-Length`` and ``Upload-Metadata`` make an upload.
+
+    Metadata keys: filename, title, description, year, genre, actors, is_public, and optionally sha256 of
+    the whole file. A body with ``Content-Type: application/offset+octet-stream`` is the first PATCH.
+    """
+    caller = await require_user(request)
+    if "Upload-Defer-Length" in request.headers:
+        raise DomainError("Upload-Defer-Length is not supported; send Upload-Length", code="unsupported_extension")
+    length = tus.parse_integer_header(request.headers.get("Upload-Length"), "Upload-Length")
+    fields = tus.creation_fields(tus.parse_metadata(request.headers.get("Upload-Metadata")))
+    checksum = tus.parse_checksum(request.headers.get("Upload-Checksum"))
+    uploads = services(request).uploads
+    upload = await uploads.create(caller.user, total_size=length, protocol="tus", **fields)
+    location = f"/api/tus/{upload.token}"
+    if request.content_type == tus.OFFSET_CONTENT_TYPE and request.body_exists:
+        try:
+            upload = await run_to_end(uploads.append(
+                caller.user, upload.token, offset=0, body=request.content.iter_any(),
+                content_length=request.content_length, checksum=checksum))
+        except DomainError as exc:  # the upload exists; tell the client where, so it can resume
+            response = _error(exc)
+            response.headers["Location"] = location
+            response.headers.setdefault("Upload-Offset", "0")
+            return response
+    return web.Response(status=201, headers={"Location": location, **_upload_headers(request, upload)})
+
+
+@tus_endpoint
+async def head(request: web.Request) -> web.Response:
+    """tus offset: how many bytes the server has, so the client resumes from there."""
+    caller = await require_user(request)
+    upload = await services(request).uploads.get_by_token(caller.user, request.match_info["token"])
+    _require_live(upload)
+    headers = _upload_headers(request, upload)
+    headers["Upload-Metadata"] = tus.encode_metadata(upload)
+    return web.Response(status=200, headers=headers)
+
+
+@tus_endpoint
+async def patch(request: web.Request) -> web.Response:
+    """tus append: the body is written at ``Upload-Offset``; the last byte completes the upload."""
+    return await _patch(request)
+
+
+async def _patch(request: web.Request) -> web.Response:
+    caller = await require_user(request)
+    if request.content_type != tus.OFFSET_CONTENT_TYPE:
+        raise DomainError(f"PATCH needs Content-Type: {tus.OFFSET_CONTENT_TYPE}", code="unsupported_media_type",
+                          status=415)
+    offset = tus.parse_integer_header(request.headers.get("Upload-Offset"), "Upload-Offset")
+    checksum = tus.parse_checksum(request.headers.get("Upload-Checksum"))
+    uploads = services(request).uploads
+    upload = await uploads.get_by_token(caller.user, request.match_info["token"])
+    _require_live(upload)
+    upload = await run_to_end(uploads.append(
+        caller.user, upload.token, offset=offset, body=request.content.iter_any(),
+        content_length=request.content_length, checksum=checksum))
+    return web.Response(status=204, headers=_upload_headers(request, upload))
+
+
+@tus_endpoint
+async def delete(request: web.Request) -> web.Response:
+    """tus termination: stop the upload and delete its bytes."""
+    return await _delete(request)
+
+
+async def _delete(request: web.Request) -> web.Response:
+    caller = await require_user(request)
+    await services(request).uploads.abort_tus(caller.user, request.match_info["token"])
+    return web.Response(status=204)
+
+
+@tus_endpoint
+async def method_override(request: web.Request) -> web.Response:
+    """POST with ``X-HTTP-Method-Override: PATCH|DELETE`` for clients behind proxies that drop PATCH."""
+    method = request.headers.get("X-HTTP-Method-Override", "").upper()
+    if method == "PATCH":
+        return await _patch(request)
+    if method == "DELETE":
+        return await _delete(request)
+    raise DomainError("POST an upload URL only with X-HTTP-Method-Override: PATCH or DELETE",
+                      code="method_not_allowed", status=405)
+
+
+def _require_live(upload: Upload) -> None:
+    """tus: a terminated or expired upload is gone (410); completed ones still answer HEAD."""
+    gone = {"aborted": ("upload_aborted", "this upload was terminated"),
+            "expired": ("upload_expired", "this upload expired and its data was deleted"),
+            "failed": ("upload_failed", upload.error_message or "this upload failed")}
+    if upload.status in gone:
+        code, message = gone[upload.status]
+        raise DomainError(message, code=code, status=410)
+
+
+def setup(app: web.Application) -> None:
+    for path in ("/api/tus", "/api/tus/"):
+        app.router.add_route("OPTIONS", path, options)
+        app.router.add_post(path, create)
+    app.router.add_route("OPTIONS", "/api/tus/{token}", options)
+    app.router.add_route("HEAD", "/api/tus/{token}", head)
+    app.router.add_patch("/api/tus/{token}", patch)
+    app.router.add_delete("/api/tus/{token}", delete)
+    app.router.add_post("/api/tus/{token}", method_override)

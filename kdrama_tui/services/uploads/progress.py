@@ -1,0 +1,95 @@
+"""Parts being received right now: who holds which part, how many bytes have arrived, progress events.
+
+This lives in memory on purpose: bytes in flight are not durable, so they never touch the database; the
+verified total does (``uploads.bytes_received``). One part (or, for tus, one PATCH per upload) can be in
+flight at a time: a second request for it is refused instead of racing the first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kdrama_tui.events import EventBus
+
+PartKey = int | str  # a chunk number, or "tus" for an upload's single PATCH stream
+
+
+@dataclass
+class _Session:
+    verified: int
+    total: int
+    parts: dict[PartKey, int] = field(default_factory=dict)
+
+
+class InflightTracker:
+    def __init__(self, events: EventBus, *, interval: float = 1.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.events = events
+        self.interval = interval
+        self.monotonic = monotonic
+        self._sessions: dict[int, _Session] = {}
+        # Outlives _sessions (emptied between sequential parts) so the throttle holds across parts.
+        self._last_event: dict[int, float] = {}
+
+    def claim(self, upload_id: int, key: PartKey, *, verified: int, total: int) -> bool:
+        """Mark a part as in flight; False when another request already holds it."""
+        session = self._sessions.setdefault(upload_id, _Session(verified, total))
+        if key in session.parts:
+            return False
+        session.verified = max(session.verified, verified)
+        session.parts[key] = 0
+        return True
+
+    def release(self, upload_id: int, key: PartKey) -> None:
+        session = self._sessions.get(upload_id)
+        if session is None:
+            return
+        session.parts.pop(key, None)
+        if not session.parts:
+            del self._sessions[upload_id]
+
+    def add(self, upload_id: int, key: PartKey, nbytes: int) -> None:
+        session = self._sessions.get(upload_id)
+        if session is None or key not in session.parts:
+            return
+        session.parts[key] += nbytes
+        self._maybe_publish(upload_id, session)
+
+    def verified(self, upload_id: int, verified: int) -> None:
+        """A part was recorded: the durable total moved on."""
+        session = self._sessions.get(upload_id)
+        if session is not None:
+            session.verified = max(session.verified, verified)
+            self._maybe_publish(upload_id, session)
+
+    def bytes_in_flight(self, upload_id: int) -> int:
+        session = self._sessions.get(upload_id)
+        return sum(session.parts.values()) if session else 0
+
+    def parts_in_flight(self, upload_id: int) -> int:
+        session = self._sessions.get(upload_id)
+        return len(session.parts) if session else 0
+
+    def busy(self, upload_id: int) -> bool:
+        return upload_id in self._sessions
+
+    def forget(self, upload_id: int) -> None:
+        """The upload ended: drop its throttle state."""
+        self._last_event.pop(upload_id, None)
+
+    def _maybe_publish(self, upload_id: int, session: _Session) -> None:
+        now = self.monotonic()
+        if now - self._last_event.get(upload_id, float("-inf")) < self.interval:
+            return  # at most about one event per second per upload
+        if len(self._last_event) > 10_000:  # uploads that ended without forget() (e.g. expired elsewhere)
+            self._last_event = {k: v for k, v in self._last_event.items() if now - v < 3600}
+        self._last_event[upload_id] = now
+        received = min(session.total, session.verified + sum(session.parts.values()))
+        self.events.publish("upload.progress", upload_id=upload_id, bytes_received=received,
+                            total_size=session.total, progress=percent(received, session.total))
+
+
+def percent(done: int, total: int) -> float:
+    return 100.0 if total <= 0 else round(100.0 * min(done, total) / total, 1)
