@@ -1,5 +1,4 @@
-"""``kdrama-tui demo``: three sample clips through the pipeline (up to the queued jobs until the
-transcode queue is merged; the end-to-end "3 ready videos" test runs the real command)."""
+"""``kdrama-tui demo``: three sample clips through the whole pipeline."""
 
 from __future__ import annotations
 
@@ -7,9 +6,10 @@ from pathlib import Path
 
 from kdrama_tui.commands.demo import demo
 from kdrama_tui.config import Settings, load_settings
+from kdrama_tui.db import open_database
 from kdrama_tui.server.app import create_app, start_http
 from kdrama_tui.services.container import build_services
-from tests.support.ingest import fast_settings
+from tests.support.ingest import fast_settings, run_cli
 from tests.support.postgres import free_port
 
 EXPECTED = [("서울의 밤", 2024), ("Sample Drama S01E02", None), ("Han River Walk", 2023)]
@@ -75,3 +75,27 @@ async def test_demo_lets_a_running_server_take_the_clips(settings: Settings, tmp
         await client.close()
         await runner.cleanup()
         await server.close()
+
+
+async def test_demo_on_a_fresh_data_folder_ends_with_3_ready_videos(settings: Settings) -> None:
+    """The real command: clips, watch folder, transcode queue, HLS with the subtitles in the ladder."""
+    port = str(free_port())
+    result = run_cli(settings, "demo", "--timeout", "600", timeout=900,
+                     extra_env={"KDRAMA_INGEST_QUIET_SECONDS": "0.5", "KDRAMA_SERVER_PORT": port})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "all 3 clips are ready" in result.stdout
+    db = await open_database(settings.database_url)
+    try:
+        videos = await db.repos.videos.list(order_by="id")
+        assert sorted((v.title, v.year, v.status) for v in videos) == sorted(
+            (title, year, "ready") for title, year in EXPECTED)
+        korean = next(v for v in videos if v.title == "서울의 밤")
+        tracks = await db.repos.video_files.find_by_video(korean.id, "subtitle")
+        assert {(t.language, t.label) for t in tracks} == {("ko", "Korean"), ("en", "English")}
+        (master,) = await db.repos.video_files.find_by_video(korean.id, "master_playlist")
+    finally:
+        await db.close()
+    playlist = (settings.media_root / master.file_path).read_text()
+    assert 'TYPE=SUBTITLES' in playlist and 'LANGUAGE="ko"' in playlist and 'LANGUAGE="en"' in playlist
+    for video in videos:
+        assert f"/watch/{video.id}" in result.stdout
