@@ -291,6 +291,9 @@ class StreamingSettings:
     views_per_ip_per_minute: int = _doc("View beacons accepted per IP per minute; more are dropped.", default=30)
     comments_per_ip_per_minute: int = _doc("Comments accepted per IP per minute; more get 429.", default=5)
     comment_max_length: int = _doc("Longest comment accepted, in characters.", default=2000)
+    cache_seconds: float = _doc("Longest time a cached video visibility or playlist may lag behind a change "
+                                "made by another process (changes made by this one apply at once).",
+                                default=30.0)
 
     def validate(self) -> None:
         _check(self.x_accel_prefix.startswith("/") and self.x_accel_prefix.endswith("/"),
@@ -300,6 +303,7 @@ class StreamingSettings:
         _check(self.views_per_ip_per_minute >= 1, "streaming.views_per_ip_per_minute", "must be >= 1")
         _check(self.comments_per_ip_per_minute >= 1, "streaming.comments_per_ip_per_minute", "must be >= 1")
         _check(1 <= self.comment_max_length <= 100_000, "streaming.comment_max_length", "must be 1-100000")
+        _check(0 <= self.cache_seconds <= 3600, "streaming.cache_seconds", "must be 0-3600")
 
 
 SECTIONS: dict[str, type] = {

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from kdrama_tui.server import routes_auth, routes_jobs, routes_system, routes_tus, routes_uploads
+from kdrama_tui.server import (
+    routes_auth,
+    routes_catalog,
+    routes_engagement,
+    routes_hls,
+    routes_jobs,
+    routes_pages,
+    routes_system,
+    routes_tus,
+    routes_uploads,
+)
 from kdrama_tui.server.keys import SERVICES
 from kdrama_tui.server.middleware import error_middleware
 from kdrama_tui.services.container import Services
 
-ROUTE_MODULES = [routes_system, routes_auth, routes_uploads, routes_tus, routes_jobs]
+ROUTE_MODULES = [routes_system, routes_auth, routes_uploads, routes_tus, routes_jobs, routes_catalog,
+                 routes_engagement, routes_hls, routes_pages]
 
 
 def create_app(svc: Services) -> web.Application:

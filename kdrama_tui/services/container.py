@@ -16,12 +16,16 @@ from kdrama_tui.db import Database, open_database
 from kdrama_tui.events import EventBus
 from kdrama_tui.models import utcnow
 from kdrama_tui.services.accounts import AccountService
+from kdrama_tui.services.analytics import AnalyticsService
 from kdrama_tui.services.backup import BackupService
+from kdrama_tui.services.catalog import CatalogService
+from kdrama_tui.services.comments import CommentService
 from kdrama_tui.services.crypto import load_or_create_master_key
 from kdrama_tui.services.ingest import Ingester
 from kdrama_tui.services.library import Library
 from kdrama_tui.services.media.binaries import find_binaries
 from kdrama_tui.services.media.service import MediaService
+from kdrama_tui.services.playback import PlaybackService
 from kdrama_tui.services.signing_keys import SigningKeys
 from kdrama_tui.services.tokens import TokenService
 from kdrama_tui.services.uploads import UploadService
@@ -45,6 +49,10 @@ class Services:
     backups: BackupService
     uploads: UploadService
     media: MediaService  # transcode queue (media.queue) and subtitle tracks (media.tracks)
+    playback: PlaybackService
+    catalog: CatalogService
+    analytics: AnalyticsService
+    comments: CommentService
     ingester: Ingester
     started_at: float = field(default_factory=time.time)
     # Lets the in-process dashboard act as admin without a password; lives only in this process's memory.
@@ -77,6 +85,9 @@ class Services:
     async def start_background(self, *, queue: bool = True, ingest: bool = True, schedules: bool = True) -> None:
         """Start the long-running parts (transcode queue, watch folders, periodic cleanups, backups)."""
         await self.tokens.prepare()  # a lost or swapped master key stops start-up here, loudly
+        self.spawn("playback.invalidation", self.playback.watch_events)
+        self.spawn("analytics.writer", self.analytics.run)
+        self.spawn("catalog.backfill", self.catalog.backfill_search)
         if schedules:
             self.spawn("sessions.cleanup", self._sweep_expired_sessions)
             self.spawn("uploads.cleanup", self.uploads.run_cleanup)
@@ -101,6 +112,8 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        with contextlib.suppress(Exception):  # views buffered without a running writer (CLI, tests)
+            await self.analytics.flush()
         for storage in self.storages.values():
             await storage.close()
         await self.db.close()
@@ -131,6 +144,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     accounts = AccountService(db, events, settings.security.bcrypt_rounds)
     signing_keys = SigningKeys(db, events, master_key, timedelta(days=settings.security.signing_key_days))
     library = Library(db, storage, events)
+    playback = PlaybackService(db, settings, storages, events)
     return Services(
         settings=settings, db=db, events=events, storage=storage, storages=storages,
         accounts=accounts,
@@ -139,5 +153,10 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         backups=BackupService(settings, events),
         uploads=UploadService(db, library, events, settings),
         media=MediaService(db, storage, storages, events, settings, binaries=binaries),
+        playback=playback,
+        catalog=CatalogService(db, storages, events, playback),
+        analytics=AnalyticsService(db, playback, settings.streaming.views_per_ip_per_minute),
+        comments=CommentService(db, events, playback, max_length=settings.streaming.comment_max_length,
+                                per_ip_per_minute=settings.streaming.comments_per_ip_per_minute),
         ingester=Ingester(settings, db, library, accounts, events, binaries),
     )

@@ -55,7 +55,8 @@ def test_a_configured_key_file_must_exist(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("content", [b"", b"short\n", b"not base64 at all!!!\n",
-                                     base64.b64encode(os.urandom(16)), base64.b64encode(os.urandom(33))])
+                                     base64.b64encode(bytes(range(16))), base64.b64encode(bytes(range(33)))],
+                         ids=["empty", "short", "not-base64", "16-bytes", "33-bytes"])
 def test_a_malformed_key_file_is_one_clear_line(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "master.key"
     path.write_bytes(content)

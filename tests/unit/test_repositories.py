@@ -4,6 +4,7 @@ hostile text stored verbatim."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -70,7 +71,8 @@ class World:
     async def upload(self, **kw: Any) -> Any:
         if "user_id" not in kw:
             kw["user_id"] = (await self.user()).id
-        return await self.db.repos.uploads.create({"filename": "ep1.mkv", "total_size": 10, "total_chunks": 2, **kw})
+        return await self.db.repos.uploads.create({"filename": "ep1.mkv", "total_size": 10, "total_chunks": 2,
+                                                   "token": secrets.token_urlsafe(24), **kw})
 
     async def chunk(self, **kw: Any) -> Any:
         if "upload_id" not in kw:

@@ -1,0 +1,171 @@
+"""HLS delivery under ``/hls/{video_id}/``: playlists from memory, segments by sendfile (or nginx, or S3).
+
+Order of checks on every request: the path must be a plain name inside the video's folder (else 404),
+the video must exist and be ready (else 404), a private video needs a valid token for this very video
+(401 without, 403 for a bad, foreign or expired one). None of it touches the database once the video is
+cached (``services/playback.py``). Tokens travel in the query string and are never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import quote
+
+from aiohttp import web
+
+from kdrama_tui.config import StreamingSettings
+from kdrama_tui.errors import DomainError, NotFound
+from kdrama_tui.server.http import cors_headers
+from kdrama_tui.server.keys import services
+from kdrama_tui.server.middleware import domain_error_response
+from kdrama_tui.services.playback import (
+    CachedText,
+    VideoAccess,
+    clean_hls_path,
+    content_type,
+    is_rewritten_text,
+    is_segment,
+)
+from kdrama_tui.storage import Storage
+
+_FIXED = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
+OTHER_MAX_AGE = 3600  # subtitles and images: may be replaced (a new subtitle upload), revalidated by ETag
+
+
+def _cache_control(settings: StreamingSettings, access: VideoAccess, path: str) -> str:
+    scope = "public" if access.is_public else "private"
+    if is_rewritten_text(path):
+        return f"{scope}, max-age={settings.playlist_max_age}"
+    if is_segment(path):
+        return f"{scope}, max-age={settings.segment_max_age}, immutable"
+    return f"{scope}, max-age={OTHER_MAX_AGE}"
+
+
+def _video_id(request: web.Request) -> int:
+    raw = request.match_info.get("video_id", "")
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise NotFound("not found")
+    return int(raw)
+
+
+async def hls_file(request: web.Request) -> web.StreamResponse:
+    """A playlist, segment, subtitle or image of a video (private videos need ?token=)."""
+    cors = cors_headers(request)
+    try:
+        return await _serve(request, cors)
+    except DomainError as exc:
+        response = domain_error_response(exc)
+        response.headers.update(cors)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+async def _serve(request: web.Request, cors: dict[str, str]) -> web.StreamResponse:
+    video_id = _video_id(request)
+    # Legitimate names never need percent-encoding: an encoded slash, dot or NUL is an attack, not a file.
+    if "%" in request.rel_url.raw_path:
+        raise NotFound("not found")
+    svc = services(request)
+    raw = request.match_info.get("path", "")
+    token = request.query.get("token")
+    cached = svc.playback.fresh_text(video_id, raw)
+    if cached is not None:  # the hot path for playlists: a dict lookup, no filesystem, no database
+        access = await svc.playback.authorize(video_id, token)
+        return _text_response(request, access, raw, cached, token)
+    path = clean_hls_path(raw)
+    if path is None:
+        raise NotFound("not found")
+    access = await svc.playback.authorize(video_id, token)
+    if is_rewritten_text(path):
+        return _text_response(request, access, path, await svc.playback.text(access, path), token)
+    headers = {**cors, "Content-Type": content_type(path),
+               "Cache-Control": _cache_control(svc.settings.streaming, access, path), **_FIXED}
+    local = svc.playback.local_file(access, path)
+    if local is not None:
+        streaming = svc.settings.streaming
+        if streaming.x_accel_redirect:
+            # nginx sends the file itself (sendfile, ranges, ETag) from its internal location.
+            headers["X-Accel-Redirect"] = streaming.x_accel_prefix + quote(access.prefix + path)
+            return web.Response(status=200, headers=headers)
+        return web.FileResponse(local, chunk_size=256 * 1024, headers=headers)
+    return await _serve_remote(request, svc.playback.storage(access), access.prefix + path, headers)
+
+
+def _text_response(request: web.Request, access: VideoAccess, path: str, cached: CachedText,
+                   token: str | None) -> web.Response:
+    """A playlist (or the seek-preview WebVTT) from memory, with the token written into its URIs."""
+    if access.is_public:
+        token = None
+    if cached.headers is None:
+        cached.headers = {"Content-Type": content_type(path),
+                          "Cache-Control": _cache_control(services(request).settings.streaming, access, path),
+                          "Last-Modified": cached.last_modified_http, **_FIXED}
+    body, etag = cached.render(token)
+    headers = {**cached.headers, **cors_headers(request), "ETag": f'"{etag}"'}
+    if request.headers.get("If-None-Match") and any(
+            e.value == etag or e.value == "*" for e in (request.if_none_match or ())):
+        del headers["Content-Type"]
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, headers=headers)
+
+
+async def _serve_remote(request: web.Request, storage: Storage, key: str,
+                        headers: dict[str, str]) -> web.StreamResponse:
+    """Files on S3: a redirect to a presigned URL, or streamed through with byte ranges."""
+    settings = services(request).settings.storage
+    if settings.delivery == "presigned":
+        url = await storage.url(key, settings.presign_seconds)
+        if url:
+            keep = {k: v for k, v in headers.items() if k.startswith("Access-Control") or k == "Referrer-Policy"}
+            keep["Cache-Control"] = f"private, max-age={max(0, settings.presign_seconds // 2)}"
+            raise web.HTTPFound(url, headers=keep)
+    try:
+        size = await storage.size(key)
+    except (FileNotFoundError, KeyError):
+        raise NotFound("not found") from None
+    etag = hashlib.blake2s(f"{key}:{size}".encode(), digest_size=8).hexdigest()
+    if any(e.value == etag for e in (request.if_none_match or ())):
+        response = web.Response(status=304, headers={k: v for k, v in headers.items() if k != "Content-Type"})
+        response.etag = etag
+        return response
+    start, end, status = 0, size, 200
+    try:
+        requested = request.http_range
+    except ValueError:
+        requested = None
+        if request.headers.get("Range"):
+            return web.Response(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+    if requested is not None and requested.start is not None:
+        if requested.start < 0 and requested.stop is None:  # suffix range: the last N bytes
+            start = max(0, size + requested.start)
+        else:
+            start = requested.start
+            end = min(size, requested.stop if requested.stop is not None else size)
+        if start >= size:
+            return web.Response(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+        status = 206
+    response = web.StreamResponse(status=status, headers={**headers, "Accept-Ranges": "bytes"})
+    response.etag = etag
+    response.content_length = end - start
+    if status == 206:
+        response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    await response.prepare(request)
+    if request.method != "HEAD":
+        async for block in storage.read(key, start, end):
+            await response.write(block)
+    await response.write_eof()
+    return response
+
+
+async def hls_preflight(request: web.Request) -> web.Response:
+    """CORS preflight for players on other origins (Range requests)."""
+    headers = cors_headers(request)
+    headers.update({"Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+                    "Access-Control-Allow-Headers": "Range, If-None-Match, If-Modified-Since",
+                    "Access-Control-Max-Age": "86400"})
+    return web.Response(status=204, headers=headers)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/hls/{video_id}/{path:.+}", hls_file)
+    app.router.add_route("OPTIONS", "/hls/{video_id}/{path:.+}", hls_preflight)
