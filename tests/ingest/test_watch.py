@@ -69,7 +69,7 @@ async def original_of(svc: Services, video_id: int):
 
 @pytest.mark.parametrize(("reopen", "quiet", "pause"), [
     ("0", 0.3, 0.6),  # held open: the quiet period alone would be fooled, the /proc check is not
-    ("1", 1.5, 0.5),  # closed between appends: the quiet period is what waits
+    ("1", 3.0, 0.3),  # closed between appends: the quiet period is what waits (10x a pause, for busy CI)
 ], ids=["held-open", "reopened"])
 async def test_a_slowly_copied_file_is_ingested_once_after_it_is_complete(
         settings: Settings, tmp_path: Path, reopen: str, quiet: float, pause: float) -> None:
