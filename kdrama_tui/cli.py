@@ -6,11 +6,11 @@ import argparse
 import sys
 
 from kdrama_tui import __version__
-from kdrama_tui.commands import apikeys, backup, migrate, serve, signing_keys, storage, users, worker
+from kdrama_tui.commands import apikeys, backup, demo, ingest, migrate, serve, signing_keys, storage, users, worker
 from kdrama_tui.commands.common import CommandError
 from kdrama_tui.errors import ConfigError, DomainError
 
-COMMAND_MODULES = [serve, migrate, users, apikeys, signing_keys, worker, storage, backup]
+COMMAND_MODULES = [serve, migrate, users, apikeys, signing_keys, worker, storage, backup, ingest, demo]
 DEFAULT_COMMAND = "serve"
 
 
