@@ -6,11 +6,24 @@ import argparse
 import sys
 
 from kdrama_tui import __version__
-from kdrama_tui.commands import apikeys, backup, console, migrate, run, serve, signing_keys, storage, users, worker
+from kdrama_tui.commands import (
+    apikeys,
+    backup,
+    console,
+    demo,
+    ingest,
+    migrate,
+    run,
+    serve,
+    signing_keys,
+    storage,
+    users,
+    worker,
+)
 from kdrama_tui.commands.common import CommandError
 from kdrama_tui.errors import ConfigError, DomainError
 
-COMMAND_MODULES = [run, serve, console, migrate, users, apikeys, signing_keys, worker, storage, backup]
+COMMAND_MODULES = [run, serve, console, migrate, users, apikeys, signing_keys, worker, storage, backup, ingest, demo]
 DEFAULT_COMMAND = "run"
 
 

@@ -206,10 +206,17 @@ class IngestSettings:
     watch_dirs: list[str] = _doc("Folders to watch (recursive); empty = <data_dir>/watch.", default_factory=list)
     quiet_seconds: float = _doc("A file is taken once its size and mtime are unchanged this long.", default=5.0)
     account: str = _doc("Username that owns ingested videos (created on first use).", default="ingest")
+    rescan_seconds: float = _doc("How often the folders are walked in full, besides change events (catches "
+                                 "what the watcher missed, e.g. on network mounts).", default=60.0)
+    force_polling: bool = _doc("Poll for changes instead of inotify (for folders on network mounts that "
+                               "send no events).", default=False)
 
     def validate(self) -> None:
         _check(self.quiet_seconds >= 0, "ingest.quiet_seconds", "must be >= 0")
         _check(bool(self.account), "ingest.account", "must not be empty")
+        _check(bool(re.fullmatch(r"[A-Za-z0-9_.\-]{3,50}", self.account)), "ingest.account",
+               f"must be 3-50 letters, digits, '.', '_' or '-' (got {self.account!r})")
+        _check(self.rescan_seconds >= 1, "ingest.rescan_seconds", "must be >= 1")
 
 
 @dataclass

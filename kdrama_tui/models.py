@@ -113,6 +113,7 @@ class Video(Model):
     is_public: bool = True
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    source_sha256: str | None = None  # SHA-256 of the original; unique (0006)
     # Search columns kept by VideoRepository (migration 0007); never shown to users.
     search_text: str | None = None
     actors_text: str | None = None
@@ -265,3 +266,18 @@ class Comment(Model):
     facebook_comment_id: str | None = None
     is_approved: bool = True
     created_at: datetime | None = None
+
+
+@dataclass
+class IngestedFile(Model):
+    """A file the watch-folder ingester took (0006)."""
+
+    id: int
+    sha256: str
+    source_path: str
+    file_size: int
+    video_id: int | None = None
+    show_title: str | None = None
+    season: int | None = None
+    episode: int | None = None
+    ingested_at: datetime | None = None

@@ -7,6 +7,7 @@ from functools import cached_property
 from kdrama_tui.db.base import Executor
 from kdrama_tui.repositories.credentials import ApiKeyRepository, KeyPairRepository, UserSessionRepository
 from kdrama_tui.repositories.engagement import CommentRepository, VideoAnalyticsRepository
+from kdrama_tui.repositories.ingest import IngestedFileRepository
 from kdrama_tui.repositories.media import TranscodingJobRepository, VideoFileRepository
 from kdrama_tui.repositories.stats import StatsRepository
 from kdrama_tui.repositories.uploads import UploadChunkRepository, UploadRepository
@@ -65,3 +66,7 @@ class Repositories:
     @cached_property
     def stats(self) -> StatsRepository:
         return StatsRepository(self.db)
+
+    @cached_property
+    def ingested_files(self) -> IngestedFileRepository:
+        return IngestedFileRepository(self.db)

@@ -76,6 +76,18 @@ async def _serve(request: web.Request, cors: dict[str, str]) -> web.StreamRespon
     if path is None:
         raise NotFound("not found")
     access = await svc.playback.authorize(video_id, token)
+    try:
+        return await _deliver(request, cors, access, path, token)
+    except NotFound:
+        moved = await svc.playback.moved(access)  # e.g. `storage migrate` ran in another process
+        if moved is None:
+            raise
+        return await _deliver(request, cors, await svc.playback.authorize(video_id, token), path, token)
+
+
+async def _deliver(request: web.Request, cors: dict[str, str], access: VideoAccess, path: str,
+                   token: str | None) -> web.StreamResponse:
+    svc = services(request)
     if is_rewritten_text(path):
         return _text_response(request, access, path, await svc.playback.text(access, path), token)
     headers = {**cors, "Content-Type": content_type(path),

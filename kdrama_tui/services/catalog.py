@@ -87,6 +87,7 @@ class CatalogService:
         data.pop("actors_text", None)
         if not viewer.may_change(video):
             data.pop("original_filename", None)
+            data.pop("source_sha256", None)  # would let anyone test whether a given file is on this site
         data["actors"] = video.actors or []
         data["watch_url"] = f"{base}/watch/{video.id}"
         data["thumbnail_url"] = None

@@ -22,6 +22,7 @@ from kdrama_tui.services.backup import BackupService
 from kdrama_tui.services.catalog import CatalogService
 from kdrama_tui.services.comments import CommentService
 from kdrama_tui.services.crypto import load_or_create_master_key
+from kdrama_tui.services.ingest import Ingester
 from kdrama_tui.services.library import Library
 from kdrama_tui.services.media.binaries import find_binaries
 from kdrama_tui.services.media.service import MediaService
@@ -53,6 +54,7 @@ class Services:
     catalog: CatalogService
     analytics: AnalyticsService
     comments: CommentService
+    ingester: Ingester
     started_at: float = field(default_factory=time.time)
     # Lets the in-process dashboard act as admin without a password; lives only in this process's memory.
     local_admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
@@ -98,6 +100,8 @@ class Services:
             self.spawn("backup.schedule", self.backups.run_schedule)
         if queue:
             self.spawn("media.queue", self.media.queue.run)
+        if ingest and self.settings.ingest.enabled:
+            self.spawn("ingest.watch", self.ingester.run)
 
     async def _sweep_expired_sessions(self) -> None:
         while True:
@@ -160,4 +164,5 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         analytics=AnalyticsService(db, playback, settings.streaming.views_per_ip_per_minute, events),
         comments=CommentService(db, events, playback, max_length=settings.streaming.comment_max_length,
                                 per_ip_per_minute=settings.streaming.comments_per_ip_per_minute),
+        ingester=Ingester(settings, db, library, accounts, events, binaries),
     )

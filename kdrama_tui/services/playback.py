@@ -54,6 +54,7 @@ _INVALIDATING = ("video.", "job.finished", "job.failed", "job.cancelled")
 PLAYLIST_CACHE_BYTES = 64 * 1024 * 1024
 ACCESS_CACHE_ENTRIES = 20_000
 MISSING_TTL_SECONDS = 5.0
+RECHECK_AFTER_SECONDS = 1.0  # a missing file re-reads the video's rows at most this often
 TOKEN_BODIES_KEPT = 8  # per playlist: bounded memory beside the 64 MiB of cached text
 
 
@@ -264,6 +265,19 @@ class PlaybackService:
         if not access.is_public:
             self.tokens.verify(token, video_id)
         return access
+
+    async def moved(self, access: VideoAccess) -> VideoAccess | None:
+        """Fresh access facts if the video's files now live on another provider than ``access`` says, else
+        None. Called when a file is missing: ``kdrama-tui storage migrate`` (another process) switches the
+        rows and deletes the old copies, and this process's cache would answer 404 until its TTL ran out.
+        Rate-limited per video so requests for files that really are missing do not hit the database."""
+        if time.monotonic() - access.loaded_at < RECHECK_AFTER_SECONDS:
+            return None
+        self.invalidate(access.video_id)
+        fresh = await self.access(access.video_id)
+        if fresh is None or fresh.provider == access.provider:
+            return None
+        return fresh
 
     def storage(self, access: VideoAccess) -> Storage:
         assert access.provider is not None

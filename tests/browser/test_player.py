@@ -2,56 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Page
 
 from tests.streaming.conftest import World
+from tests.support.browser import wait_for
 from tests.support.hls import SECONDS
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-@pytest.fixture
-async def page(browser: Browser, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport={"width": 1000, "height": 800}, locale="en-US")
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        yield page
-    finally:
-        failed = getattr(request.node, "rep_call", None)
-        if failed is None or failed.failed:
-            await page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
-            (tmp_path / "page-errors.txt").write_text("\n".join(errors))
-        await context.close()
-    assert errors == [], errors
-
-
-async def wait_for(page: Page, expression: str, timeout: float = 10_000) -> None:
-    """Poll a JS expression until it is truthy. (page.wait_for_function evaluates strings inside the page,
-    which the site's Content-Security-Policy rightly forbids; evaluate() goes through the DevTools protocol.)"""
-    deadline = time.monotonic() + timeout / 1000
-    while not await page.evaluate(expression):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for: {expression}")
-        await asyncio.sleep(0.1)
 
 
 def _origin(world: World) -> str:

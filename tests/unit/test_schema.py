@@ -44,7 +44,8 @@ MODELS: dict[str, type] = {
 }
 
 UNIQUES = {("users", ("username",)), ("users", ("email",)), ("api_keys", ("api_key",)), ("keys", ("user_id",)),
-           ("upload_chunks", ("upload_id", "chunk_number")), ("user_sessions", ("refresh_token",))}
+           ("upload_chunks", ("upload_id", "chunk_number")), ("user_sessions", ("refresh_token",)),
+           ("ingested_files", ("sha256", "source_path"))}  # 0006: one mark per file taken from one place
 
 # (table, column) -> (referenced table, referenced column, ON DELETE); reasons in migration 0001's docstring.
 FOREIGN_KEYS = {
@@ -63,6 +64,7 @@ FOREIGN_KEYS = {
     ("video_analytics", "user_id"): ("users", "id", "SET NULL"),
     ("comments", "video_id"): ("videos", "id", "CASCADE"),
     ("comments", "user_id"): ("users", "id", "SET NULL"),
+    ("ingested_files", "video_id"): ("videos", "id", "SET NULL"),  # 0006: the ingest history outlives a video
 }
 
 # The design's indexes, plus those the foreign keys of the optional tables and session families need.
@@ -81,6 +83,8 @@ INDEXES = {
     "idx_user_sessions_family": ("user_sessions", ("family_id",)),
     "idx_video_analytics_video": ("video_analytics", ("video_id", "viewed_at")),
     "idx_comments_video": ("comments", ("video_id", "created_at")),
+    "idx_videos_source_sha256": ("videos", ("source_sha256",)),  # 0006, UNIQUE: content is in the library once
+    "idx_ingested_files_video": ("ingested_files", ("video_id",)),
 }
 
 

@@ -1,0 +1,124 @@
+"""``kdrama-tui ingest PATH...``: import files once, as the watch folder would.
+
+Folders are walked recursively with the watch folder's rules (partial and hidden names, symlinks, FIFOs
+and ``failed/`` are left alone). A folder's own name counts as a show folder (``ingest "Goblin (2016)"``).
+Files are moved into storage like the watch folder does, or copied with ``--copy``. A refused file that
+lies inside a watch folder moves to that folder's ``failed/`` with its reason, as the watcher would;
+elsewhere it is left where it is. A file another process still holds open for writing is not taken.
+
+Exit status: 0 when every file is in the library afterwards (imported now, or already there), 1 when any
+file was refused or nothing was found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import stat
+from pathlib import Path
+
+from kdrama_tui.commands.common import CommandError, run_with_services
+from kdrama_tui.services.container import Services
+from kdrama_tui.services.importer import FAILED_DIR, IngestOutcome
+from kdrama_tui.services.ingest import is_partial_name
+from kdrama_tui.services.openfiles import open_writers
+from kdrama_tui.services.sidecars import is_sidecar_name
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("ingest", help="import video files or folders once, as the watch folder would")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="video files or folders (recursive)")
+    parser.add_argument("--copy", action="store_true", help="copy the files into storage and leave them in place")
+    parser.set_defaults(handler=run)
+
+
+def _candidates(path: Path) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """(file, root its name is read from) pairs under ``path``, and what was left alone and why."""
+    problems: list[str] = []
+    try:
+        st = path.lstat()
+    except OSError as exc:
+        return [], [f"{path}: {exc.strerror or exc}"]
+    if stat.S_ISLNK(st.st_mode):
+        return [], [f"{path}: is a symlink; give the file it points to"]
+    if stat.S_ISREG(st.st_mode):
+        return [(path, path.parent.parent)], []
+    if not stat.S_ISDIR(st.st_mode):
+        return [], [f"{path}: not a regular file (FIFO, device or socket); never read"]
+    found = []
+    for dirpath, dirnames, filenames in os.walk(path):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not is_partial_name(d) and d != FAILED_DIR
+                             and not (here / d).is_symlink())
+        for name in sorted(filenames):
+            file = here / name
+            if is_partial_name(name) or is_sidecar_name(name):
+                continue
+            if not file.is_file() or file.is_symlink():
+                problems.append(f"{file}: not a regular file; skipped")
+                continue
+            found.append((file, path.parent))
+    return found, problems
+
+
+def _describe(outcome: IngestOutcome) -> str:
+    if outcome.status == "ingested":
+        return (f"ingested   {outcome.path} -> video {outcome.video_id} \"{outcome.title}\" "
+                f"(job {outcome.job_id} queued)")
+    if outcome.status == "already_ingested":
+        return f"already in {outcome.path} (video {outcome.video_id}, imported from here before)"
+    if outcome.status == "duplicate":
+        return f"duplicate  {outcome.path}: {outcome.reason}" + (
+            f" (moved to {outcome.moved_to})" if outcome.moved_to else "")
+    return f"failed     {outcome.path}: {outcome.reason}" + (
+        f" (moved to {outcome.moved_to})" if outcome.moved_to else "")
+
+
+def run(args: argparse.Namespace) -> int:
+    # Each file's outcome is printed below; the services' own warnings would only repeat it.
+    logging.getLogger("kdrama_tui").setLevel(logging.ERROR)
+
+    async def work(svc: Services) -> int:
+        watch_roots = [p.resolve() for p in svc.settings.watch_dirs]
+        failures: list[str] = []
+        imported = 0
+        for given in args.paths:
+            files, problems = _candidates(Path(given).absolute())
+            failures.extend(problems)
+            for problem in problems:
+                print(f"failed     {problem}")
+            if not files and not problems:
+                failures.append(f"{given}: no video files in it")
+            for file, name_root in files:
+                resolved = file.resolve()
+                watch_root = next((r for r in watch_roots if resolved.is_relative_to(r)), None)
+                if watch_root is not None and resolved.is_relative_to(watch_root / FAILED_DIR):
+                    reason = f"in {FAILED_DIR}/, which is never imported; move it back into the watch folder"
+                    print(f"failed     {file}: {reason}")
+                    failures.append(f"{file.name}: {reason}")
+                    continue
+                writers = await asyncio.to_thread(open_writers, file)
+                if writers:
+                    reason = "still open for writing by " + ", ".join(map(str, writers))
+                    print(f"failed     {file}: {reason}")
+                    failures.append(f"{file.name}: {reason}")
+                    continue
+                outcome = await svc.ingester.importer.import_file(
+                    resolved if watch_root else file, root=watch_root or name_root,
+                    failed_root=watch_root if not args.copy else None, move=not args.copy)
+                print(_describe(outcome), flush=True)
+                if outcome.ok:
+                    imported += 1
+                else:
+                    reason = outcome.reason or outcome.status
+                    failures.append(reason if reason.startswith(file.name) else f"{file.name}: {reason}")
+        if failures:
+            head = failures[0] if len(failures) == 1 else f"{len(failures)} files not imported; first: {failures[0]}"
+            raise CommandError(head)
+        if imported == 0:
+            raise CommandError("no video files found")
+        return 0
+
+    return run_with_services(args, work)
