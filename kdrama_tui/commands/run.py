@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 
 from kdrama_tui.commands.common import CommandError, settings_from
 from kdrama_tui.commands.serve import restart_in_place
@@ -26,6 +27,11 @@ def run(args: argparse.Namespace) -> int:
     app = KdramaApp(system=system)
 
     async def main() -> None:
+        loop = asyncio.get_running_loop()
+        # A service manager's SIGTERM, or the SSH session going away (SIGHUP): stop as `q` does, so the
+        # server closes its connections and the database cleanly instead of dying mid-write.
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, app.exit)
         try:
             await app.run_async()
         finally:

@@ -33,6 +33,10 @@ class Tmux:
         self._tmux("new-session", "-d", "-s", self.session, "-x", str(self.width), "-y", str(self.height),
                    "sh", "-c", command)
 
+    def pane_pid(self) -> int:
+        """The pid of the pane's shell (the program runs as its child)."""
+        return int(self._tmux("list-panes", "-t", self.session, "-F", "#{pane_pid}").split()[0])
+
     def capture(self) -> str:
         return self._tmux("capture-pane", "-p", "-J", "-t", self.session)  # -J: wrapped lines joined
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -70,6 +72,42 @@ def test_all_in_one_issue_a_key_through_the_ui_and_quit(tmp_path: Path, tmux: Tm
     tmux.send("q")
     assert tmux.exit_code() == 0
     assert port_closed(port)  # the server went with the process
+
+
+def test_all_in_one_stops_cleanly_on_sigterm_and_sighup(tmp_path: Path) -> None:
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        port = free_port()
+        terminal = Tmux(tmp_path, 100, 30)
+        try:
+            terminal.start([sys.executable, "-m", "kdrama_tui"], subprocess_env(tmp_path / "data", port), REPO_ROOT)
+            terminal.wait_for("Recent events")
+            wait_http(f"http://127.0.0.1:{port}/healthz")
+            pid = next(p for p in _children(terminal.pane_pid()) if "kdrama_tui" in _cmdline(p))
+            os.kill(pid, sig)
+            assert terminal.exit_code() == 0, sig
+            assert port_closed(port)
+            assert "Traceback" not in terminal.capture()
+        finally:
+            terminal.close()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
 
 
 def test_console_attached_to_a_server_leaves_it_running(tmp_path: Path, tmux: Tmux) -> None:
