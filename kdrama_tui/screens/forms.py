@@ -5,6 +5,7 @@ Checks here only spare a round trip; the server checks everything again and its 
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any, Generic, TypeVar
 
 from textual.app import ComposeResult
@@ -85,6 +86,6 @@ class FormModal(ModalScreen[T | None], Generic[T]):
             return
         self.dismiss(value)
 
+    @abstractmethod  # every form names its own result (NewUser, KeyRequest, a metadata dict...)
     def collect(self) -> Any:
         """The form's result; raise ValueError with a message to keep the dialog open."""
-        raise NotImplementedError
