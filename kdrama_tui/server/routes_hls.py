@@ -15,7 +15,7 @@ from aiohttp import web
 
 from kdrama_tui.config import StreamingSettings
 from kdrama_tui.errors import DomainError, NotFound
-from kdrama_tui.server.http import cors_headers
+from kdrama_tui.server.http import any_origin_cors, cors_headers
 from kdrama_tui.server.keys import services
 from kdrama_tui.server.middleware import domain_error_response
 from kdrama_tui.services.playback import (
@@ -50,47 +50,66 @@ def _video_id(request: web.Request) -> int:
 
 async def hls_file(request: web.Request) -> web.StreamResponse:
     """A playlist, segment, subtitle or image of a video (private videos need ?token=)."""
-    cors = cors_headers(request)
     try:
-        return await _serve(request, cors)
+        # The hot path, without a single await: a cached playlist of a cached video.
+        return _cached_text(request) or await _serve(request)
     except DomainError as exc:
         response = domain_error_response(exc)
-        response.headers.update(cors)
+        response.headers.update(cors_headers(request))
         response.headers["Cache-Control"] = "no-store"
         return response
 
 
-async def _serve(request: web.Request, cors: dict[str, str]) -> web.StreamResponse:
-    video_id = _video_id(request)
+def _token(request: web.Request) -> str | None:
+    return request.query.get("token") if request.query_string else None
+
+
+def _plain_path(request: web.Request) -> None:
     # Legitimate names never need percent-encoding: an encoded slash, dot or NUL is an attack, not a file.
     if "%" in request.rel_url.raw_path:
         raise NotFound("not found")
+
+
+def _cached_text(request: web.Request) -> web.Response | None:
+    """The response for a playlist this process has in memory, or None to take the full path."""
+    playback = services(request).playback
+    video_id = _video_id(request)
+    path = request.match_info["path"]
+    cached = playback.fresh_text(video_id, path)  # only validated paths are ever cached
+    if cached is None:
+        return None
+    _plain_path(request)
+    token = _token(request)
+    access = playback.authorize_cached(video_id, token)
+    if access is None:
+        return None
+    return _text_response(request, access, path, cached, token)
+
+
+async def _serve(request: web.Request) -> web.StreamResponse:
+    video_id = _video_id(request)
+    _plain_path(request)
     svc = services(request)
-    raw = request.match_info.get("path", "")
-    token = request.query.get("token")
-    cached = svc.playback.fresh_text(video_id, raw)
-    if cached is not None:  # the hot path for playlists: a dict lookup, no filesystem, no database
-        access = await svc.playback.authorize(video_id, token)
-        return _text_response(request, access, raw, cached, token)
-    path = clean_hls_path(raw)
+    path = clean_hls_path(request.match_info["path"])
     if path is None:
         raise NotFound("not found")
+    token = _token(request)
     access = await svc.playback.authorize(video_id, token)
     try:
-        return await _deliver(request, cors, access, path, token)
+        return await _deliver(request, access, path, token)
     except NotFound:
         moved = await svc.playback.moved(access)  # e.g. `storage migrate` ran in another process
         if moved is None:
             raise
-        return await _deliver(request, cors, await svc.playback.authorize(video_id, token), path, token)
+        return await _deliver(request, await svc.playback.authorize(video_id, token), path, token)
 
 
-async def _deliver(request: web.Request, cors: dict[str, str], access: VideoAccess, path: str,
-                   token: str | None) -> web.StreamResponse:
+async def _deliver(request: web.Request, access: VideoAccess, path: str, token: str | None) -> web.StreamResponse:
     svc = services(request)
     if is_rewritten_text(path):
         return _text_response(request, access, path, await svc.playback.text(access, path), token)
-    headers = {**cors, "Content-Type": content_type(path),
+    headers = {**(any_origin_cors(svc.settings.streaming) or cors_headers(request)),
+               "Content-Type": content_type(path),
                "Cache-Control": _cache_control(svc.settings.streaming, access, path), **_FIXED}
     local = svc.playback.local_file(access, path)
     if local is not None:
@@ -105,20 +124,24 @@ async def _deliver(request: web.Request, cors: dict[str, str], access: VideoAcce
 
 def _text_response(request: web.Request, access: VideoAccess, path: str, cached: CachedText,
                    token: str | None) -> web.Response:
-    """A playlist (or the seek-preview WebVTT) from memory, with the token written into its URIs."""
-    if access.is_public:
-        token = None
-    if cached.headers is None:
-        cached.headers = {"Content-Type": content_type(path),
-                          "Cache-Control": _cache_control(services(request).settings.streaming, access, path),
-                          "Last-Modified": cached.last_modified_http, **_FIXED}
-    body, etag = cached.render(token)
-    headers = {**cached.headers, **cors_headers(request), "ETag": f'"{etag}"'}
-    if request.headers.get("If-None-Match") and any(
-            e.value == etag or e.value == "*" for e in (request.if_none_match or ())):
-        del headers["Content-Type"]
-        return web.Response(status=304, headers=headers)
-    return web.Response(body=body, headers=headers)
+    """A playlist (or the seek-preview WebVTT) from memory, with the token written into its URIs.
+
+    Each rendered body keeps its response headers, so a repeat request only copies them."""
+    rendered = cached.render(None if access.is_public else token)
+    streaming = services(request).settings.streaming
+    shared_cors = any_origin_cors(streaming)
+    headers = rendered.headers
+    if headers is None:
+        headers = rendered.headers = {
+            "Content-Type": content_type(path), "Cache-Control": _cache_control(streaming, access, path),
+            "Last-Modified": cached.last_modified_http, "ETag": f'"{rendered.etag}"', **_FIXED,
+            **(shared_cors or {})}
+    if shared_cors is None:
+        headers = {**headers, **cors_headers(request)}
+    if "If-None-Match" in request.headers and any(
+            e.value == rendered.etag or e.value == "*" for e in (request.if_none_match or ())):
+        return web.Response(status=304, headers={k: v for k, v in headers.items() if k != "Content-Type"})
+    return web.Response(body=rendered.body, headers=headers)
 
 
 async def _serve_remote(request: web.Request, storage: Storage, key: str,

@@ -17,11 +17,11 @@ import hashlib
 import logging
 import os
 import re
+import stat
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from pathlib import Path
 
 from kdrama_tui.config import Settings
 from kdrama_tui.db import Database
@@ -122,6 +122,15 @@ class VideoAccess:
         return f"videos/{self.video_id}/hls/"
 
 
+@dataclass(slots=True)
+class RenderedText:
+    """One body of a cached text as sent: public, or with one token written in."""
+
+    body: bytes
+    etag: str
+    headers: dict[str, str] | None = None  # the response headers for it, built once by the route
+
+
 @dataclass
 class CachedText:
     parts: list[str]  # the text cut where tokens go (see hls_text)
@@ -131,24 +140,29 @@ class CachedText:
     size: int
     loaded_at: float = field(default_factory=time.monotonic)
     last_modified_http: str = ""
-    headers: dict[str, str] | None = None  # the response headers every request for it shares (set by the route)
+    public: RenderedText = field(init=False)
+    _by_token: dict[str, RenderedText] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.last_modified_http = formatdate(self.last_modified, usegmt=True)
+        self.public = RenderedText(self.public_body, self.etag)
 
-    _by_token: dict[str, tuple[bytes, str]] = field(default_factory=dict)
-
-    def render(self, token: str | None) -> tuple[bytes, str]:
+    def render(self, token: str | None) -> RenderedText:
         """The body for this token and its ETag; recent tokens' bodies are kept (a player asks again)."""
         if token is None:
-            return self.public_body, self.etag
+            return self.public
         found = self._by_token.get(token)
         if found is None:
             if len(self._by_token) >= TOKEN_BODIES_KEPT:
                 self._by_token.clear()
-            found = self._by_token[token] = (token.join(self.parts).encode("utf-8"),
-                                             f"{self.etag}-{token_fingerprint(token)}")
+            found = self._by_token[token] = RenderedText(token.join(self.parts).encode("utf-8"),
+                                                         f"{self.etag}-{token_fingerprint(token)}")
         return found
+
+
+def _read_with_mtime(path: str) -> tuple[bytes, float]:
+    with open(path, "rb") as f:
+        return f.read(), os.fstat(f.fileno()).st_mtime
 
 
 def _track_label(file: VideoFile) -> str:
@@ -259,7 +273,17 @@ class PlaybackService:
 
     async def authorize(self, video_id: int, token: str | None) -> VideoAccess:
         """The access facts of a playable video the caller may fetch files of, or 401/403/404."""
-        access = await self.access(video_id)
+        return self._permit(await self.access(video_id), video_id, token)
+
+    def authorize_cached(self, video_id: int, token: str | None) -> VideoAccess | None:
+        """:meth:`authorize` without awaiting, for the hot path: None when the video is not cached."""
+        entry = self._access.get(video_id)
+        if not isinstance(entry, VideoAccess) or time.monotonic() - entry.loaded_at >= self.ttl:
+            return None
+        self._access.move_to_end(video_id)
+        return self._permit(entry, video_id, token)
+
+    def _permit(self, access: VideoAccess | None, video_id: int, token: str | None) -> VideoAccess:
         if access is None or not access.playable:
             raise NotFound("no such video, or it is not ready")
         if not access.is_public:
@@ -286,20 +310,28 @@ class PlaybackService:
             raise NotFound(f"the files of this video are on {access.provider!r}, which is not configured")
         return storage
 
-    def local_file(self, access: VideoAccess, path: str) -> Path | None:
-        """The local file for ``path`` if the video's storage is local; raises NotFound if it is not there
-        or its real path leaves the video's folder (a symlink out)."""
-        storage = self.storage(access)
-        try:
-            local = storage.local_path(access.prefix + path)
-        except ValueError:
-            raise NotFound("not found") from None
-        if local is None:
-            return None
-        real = os.path.realpath(local)
-        if access.hls_root is None or not real.startswith(access.hls_root + os.sep) or not os.path.isfile(real):
+    def local_file(self, access: VideoAccess, path: str) -> str | None:
+        """The local file for ``path`` (a :func:`clean_hls_path`) if the video's storage is local; raises
+        NotFound unless it is a regular file reached from the video's real folder through real directories:
+        a symlink anywhere below that folder is refused, so nothing outside it is ever served.
+
+        At most three ``lstat`` calls: no ``realpath`` of the whole path on every segment request."""
+        if access.hls_root is None:
+            if self.storage(access).local_path(access.prefix) is None:
+                return None  # object storage
             raise NotFound("not found")
-        return Path(real)
+        parts = path.split("/")
+        full = access.hls_root
+        for depth, part in enumerate(parts, 1):
+            full = f"{full}{os.sep}{part}"
+            try:
+                mode = os.lstat(full).st_mode
+            except OSError:
+                raise NotFound("not found") from None
+            wanted = stat.S_ISREG if depth == len(parts) else stat.S_ISDIR
+            if not wanted(mode):
+                raise NotFound("not found")
+        return full
 
     # ---- playlists and other rewritten text -------------------------------------------------------
     def fresh_text(self, video_id: int, path: str) -> CachedText | None:
@@ -332,8 +364,7 @@ class PlaybackService:
         local = self.local_file(access, path)
         if local is not None:
             try:
-                raw = await asyncio.to_thread(local.read_bytes)
-                modified = local.stat().st_mtime
+                raw, modified = await asyncio.to_thread(_read_with_mtime, local)
             except OSError:
                 raise NotFound("not found") from None
         else:

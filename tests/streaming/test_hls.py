@@ -94,11 +94,16 @@ async def test_paths_that_leave_the_video_folder_are_404(world: World) -> None:
     os.symlink("/etc/passwd", folder / "passwd.vtt")
     os.symlink(world.svc.settings.media_root / "videos" / str(other.id) / "hls" / "poster.jpg", folder / "other.jpg")
     (folder / "link").symlink_to(world.svc.settings.data_dir)
+    outside = world.svc.settings.data_dir / "outside"
+    outside.mkdir()
+    (outside / "escape.m4s").write_bytes(b"secret bytes")
+    (folder / "out").symlink_to(outside)  # a folder link with a servable name behind it
     bad = [
         "../../../kdrama.db", "..%2f..%2f..%2fkdrama.db", "%2e%2e%2f%2e%2e%2fkdrama.db", "180p%2fseg_00001.m4s",
         "..%5C..%5Ckdrama.db", "%2Fetc%2Fpasswd", "180p/..%2Findex.m3u8", "seg_00001.m4s%00.m3u8",
         "180p/seg_00001.m4s%00", "passwd.vtt", "other.jpg", "link/kdrama.db", ".hidden.m3u8", "180p/./index.m3u8",
         "180p//index.m3u8", "master.m3u8.bak", "180p/index.M3U8x", "a/b/c/d.m4s", "180p\\index.m3u8",
+        "out/escape.m4s",
     ]
     for path in bad:
         resp = await raw_get(world, f"/hls/{video.id}/{path}")
@@ -107,6 +112,9 @@ async def test_paths_that_leave_the_video_folder_are_404(world: World) -> None:
     # Another video's file through this video's id is not there either.
     assert (await raw_get(world, f"/hls/{video.id}/../{other.id}/hls/poster.jpg")).status == 404
     assert (await world.client.get(f"/hls/{video.id}/180p/index.m3u8")).status == 200
+    # Once that playlist is in memory, an encoded name for it still is not a way in.
+    for path in ("180p%2Findex.m3u8", "180p%2findex.m3u8", "%31%380p/index.m3u8"):
+        assert (await raw_get(world, f"/hls/{video.id}/{path}")).status == 404, path
 
 
 async def test_unknown_and_unready_videos_are_404(world: World) -> None:
