@@ -10,7 +10,7 @@ import pytest
 
 from kdrama_tui.storage.local import LocalStorage
 from tests.streaming.conftest import World
-from tests.support.nginx import Nginx, free_port, proxy_block
+from tests.support.nginx import PLAYLIST_CACHE, Nginx, free_port, proxy_block
 
 
 class RemoteLikeStorage(LocalStorage):
@@ -110,7 +110,7 @@ async def test_behind_real_nginx_with_x_accel_redirect(world: World) -> None:
     data = (world.hls_source / "90p" / "seg_00002.m4s").read_bytes()
     port = free_port()
     block = proxy_block(world.client.server.port, settings.media_root.resolve(), settings.streaming.x_accel_prefix)
-    with Nginx(block, port) as nginx:
+    with Nginx(block, port, http_block=PLAYLIST_CACHE) as nginx:
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{nginx.url}/hls/{public.id}/90p/seg_00002.m4s") as resp:
                 assert resp.status == 200 and await resp.read() == data
@@ -129,6 +129,15 @@ async def test_behind_real_nginx_with_x_accel_redirect(world: World) -> None:
                 assert resp.status == 200 and await resp.read() == data
             async with http.get(f"{nginx.url}/hls/{private.id}/master.m3u8", params={"token": token}) as resp:
                 assert resp.status == 200 and f"?token={token}" in await resp.text()
+            # Public playlists are kept by nginx for their max-age; private ones never (Cache-Control: private).
+            cache_states = []
+            for _ in range(3):
+                async with http.get(f"{nginx.url}/hls/{public.id}/master.m3u8") as resp:
+                    assert resp.status == 200 and "#EXTM3U" in await resp.text()
+                    cache_states.append(resp.headers["X-Cache-Status"])
+                async with http.get(f"{nginx.url}/hls/{private.id}/master.m3u8", params={"token": token}) as resp:
+                    assert resp.status == 200 and resp.headers["X-Cache-Status"] != "HIT"
+            assert cache_states[0] == "MISS" and cache_states[1:] == ["HIT", "HIT"]
             # The internal location is not reachable from outside.
             async with http.get(f"{nginx.url}/_media/videos/{private.id}/hls/90p/seg_00002.m4s") as resp:
                 assert resp.status == 404

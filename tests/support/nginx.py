@@ -34,7 +34,7 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float =
 class Nginx:
     """``with Nginx(server_block) as n: ...`` runs nginx in the foreground with a generated config."""
 
-    def __init__(self, server_block: str, port: int, workers: int = 1) -> None:
+    def __init__(self, server_block: str, port: int, workers: int = 1, http_block: str = "") -> None:
         binary = shutil.which("nginx") or "/usr/sbin/nginx"
         if not os.path.exists(binary):
             raise RuntimeError("nginx is not installed (scripts/setup.sh --test installs nginx-light)")
@@ -57,6 +57,7 @@ http {{
     tcp_nopush on;
     keepalive_requests 100000;
     {temp}
+    {http_block.replace("{prefix}", str(self.prefix))}
     types {{
         application/vnd.apple.mpegurl m3u8;
         video/iso.segment m4s;
@@ -104,13 +105,19 @@ def static_block(root: Path) -> str:
 
 
 def proxy_block(app_port: int, media_root: Path, prefix: str = "/_media/") -> str:
-    """nginx in front of the app; the app answers HLS media with X-Accel-Redirect into ``prefix``."""
-    return f"""
-        location / {{
+    """nginx in front of the app, as the README shows it: the app answers HLS media with X-Accel-Redirect
+    into ``prefix``, and nginx keeps public playlists for their few seconds (needs :data:`PLAYLIST_CACHE`)."""
+    proxy = f"""
             proxy_pass http://127.0.0.1:{app_port};
             proxy_set_header Host $host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Proto $scheme;"""
+    return f"""
+        location / {{{proxy}
+        }}
+        location ~ ^/hls/.+\\.m3u8$ {{{proxy}
+            proxy_cache kdrama_playlists;
+            add_header X-Cache-Status $upstream_cache_status always;
         }}
         location {prefix} {{
             internal;
@@ -121,3 +128,7 @@ def proxy_block(app_port: int, media_root: Path, prefix: str = "/_media/") -> st
             add_header Referrer-Policy no-referrer always;
         }}
 """
+
+
+# The http-level half of proxy_block ({prefix} is the throwaway nginx's own folder).
+PLAYLIST_CACHE = "proxy_cache_path {prefix}/playlists keys_zone=kdrama_playlists:1m max_size=64m inactive=1m;"
