@@ -8,6 +8,7 @@ is a 403.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +46,7 @@ ANONYMOUS = Viewer()
 
 
 class CatalogService:
-    def __init__(self, db: Database, storages: dict[str, Storage], events: EventBus,
+    def __init__(self, db: Database, storages: Mapping[str, Storage], events: EventBus,
                  playback: PlaybackService) -> None:
         self.db = db
         self.storages = storages

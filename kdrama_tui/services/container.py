@@ -31,7 +31,7 @@ from kdrama_tui.services.signing_keys import SigningKeys
 from kdrama_tui.services.tokens import TokenService
 from kdrama_tui.services.uploads import UploadService
 from kdrama_tui.storage import Storage
-from kdrama_tui.storage.factory import build_storage
+from kdrama_tui.storage.factory import StorageSet, build_storage
 from kdrama_tui.storage.local import LocalStorage
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class Services:
     db: Database
     events: EventBus
     storage: Storage  # where new files go
-    storages: dict[str, Storage]  # every provider that existing rows may name
+    storages: StorageSet  # every provider that existing rows may name (other S3 presets built on first use)
     accounts: AccountService
     library: Library
     tokens: TokenService
@@ -65,13 +65,9 @@ class Services:
         self.admin = AdminService(self)
 
     def storage_for(self, provider: str) -> Storage:
-        """The storage that holds files recorded with ``provider`` (built on first use from [storage] when
-        it is an S3 preset other than the configured one, e.g. rows left on wasabi after switching to local).
-        Raises StorageError (a DomainError) when it cannot be built."""
-        found = self.storages.get(provider)
-        if found is None:
-            found = self.storages[provider] = build_storage(self.settings, provider)
-        return found
+        """The storage that holds files recorded with ``provider``; StorageError (a DomainError) when it
+        cannot be built from [storage]."""
+        return self.storages.require(provider)
 
     def spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
         """Run a long-lived background task; a crash is logged and published, never silent."""
@@ -125,15 +121,16 @@ class Services:
         await self.db.close()
 
 
-def build_storages(settings: Settings) -> tuple[Storage, dict[str, Storage]]:
+def build_storages(settings: Settings) -> tuple[Storage, StorageSet]:
     """The storage for new files, and every provider existing rows may name: local always (mixed libraries
-    keep playing after a switch to S3), plus the configured S3 provider. No network until first use."""
+    keep playing after a switch to S3), the configured S3 provider, other presets on first use. No network
+    until first use."""
     local = LocalStorage(settings.media_root)
-    storages: dict[str, Storage] = {"local": local}
+    built: dict[str, Storage] = {"local": local}
     current: Storage = local
     if settings.storage.provider != "local":
-        current = storages[settings.storage.provider] = build_storage(settings, settings.storage.provider)
-    return current, storages
+        current = built[settings.storage.provider] = build_storage(settings, settings.storage.provider)
+    return current, StorageSet(settings, built)
 
 
 async def build_services(settings: Settings, *, migrate: bool = True) -> Services:

@@ -20,6 +20,7 @@ import re
 import stat
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate
 
@@ -170,7 +171,7 @@ def _track_label(file: VideoFile) -> str:
 
 
 class PlaybackService:
-    def __init__(self, db: Database, settings: Settings, storages: dict[str, Storage], events: EventBus,
+    def __init__(self, db: Database, settings: Settings, storages: Mapping[str, Storage], events: EventBus,
                  tokens: PlaybackTokens | None = None) -> None:
         self.db = db
         self.settings = settings

@@ -118,3 +118,39 @@ async def test_upload_transcode_and_stream_from_s3_then_migrate_back(
     ranged = await client.get(f"/hls/{video_id}/{segment}", headers={"Range": "bytes=10-109"})
     assert ranged.status == 206 and await ranged.read() == whole[10:110]
     assert (await client.get(f"/hls/{video_id}/poster.jpg")).status == 200
+
+
+async def test_a_library_left_on_another_preset_keeps_playing_and_transcoding(
+        settings: Settings, s3_bucket: S3Bucket, clip: Path, aiohttp_client: Callable[..., Any]) -> None:
+    """Videos stored while the provider was "wasabi" (here pointed at moto by endpoint_url), after the admin
+    switched new files to local: streaming and a fresh transcode find them without any manual step."""
+    s3_bucket.configure(small_pipeline(settings), provider="wasabi")
+    before = await build_services(settings)
+    try:
+        owner = await make_account(before, "uploader")
+        video_id = await upload_via_chunks(await aiohttp_client(create_app(before)), owner, clip.read_bytes(),
+                                           chunks=2, title="Mr. Sunshine")
+        assert await before.media.queue.run_until_idle() == 1
+    finally:
+        await before.close()
+
+    settings.storage.provider = "local"  # the same [storage] credentials stay, new files go to disk
+    svc = await build_services(settings)
+    try:
+        assert set(svc.storages) == {"local"}  # wasabi is not built until a row names it
+        rows = await svc.db.repos.video_files.find_by_video(video_id)
+        assert {r.storage_provider for r in rows} == {"wasabi"}
+        client = await aiohttp_client(create_app(svc))
+        playback = await (await client.get(f"/api/videos/{video_id}/playback")).json()
+        walk = await walk_hls(client, playback["hls_url"], follow_redirects=False)
+        prefix = f"videos/{video_id}/hls/"
+        for path, body in walk.media.items():
+            assert body == s3_bucket.get(prefix + path), path
+        # A new transcode reads the original from the bucket.
+        await svc.media.queue.enqueue(video_id)
+        assert await svc.media.queue.run_until_idle() == 1
+        jobs = await svc.media.queue.list_jobs(video_id=video_id)
+        assert [j["status"] for j in jobs].count("completed") == 2, jobs
+        assert (await svc.db.repos.videos.get(video_id)).status == "ready"
+    finally:
+        await svc.close()

@@ -27,6 +27,7 @@ import secrets
 import shutil
 import socket
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -65,7 +66,7 @@ class _Run:
 
 
 class MediaQueue:
-    def __init__(self, *, db: Database, storage: Storage, storages: dict[str, Storage], events: EventBus,
+    def __init__(self, *, db: Database, storage: Storage, storages: Mapping[str, Storage], events: EventBus,
                  settings: Settings, transcoders: dict[str, Transcoder], worker_id: str | None = None) -> None:
         self.db = db
         self.storage = storage

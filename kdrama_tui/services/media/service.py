@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from kdrama_tui.config import Settings
 from kdrama_tui.db import Database
 from kdrama_tui.events import EventBus
@@ -13,7 +15,7 @@ from kdrama_tui.storage import Storage
 
 
 class MediaService:
-    def __init__(self, db: Database, storage: Storage, storages: dict[str, Storage], events: EventBus,
+    def __init__(self, db: Database, storage: Storage, storages: Mapping[str, Storage], events: EventBus,
                  settings: Settings, *, binaries: Binaries | None = None, worker_id: str | None = None) -> None:
         self.binaries = binaries or find_binaries(settings.transcode)
         transcoders: dict[str, Transcoder] = {LocalServerTranscoder.name: LocalServerTranscoder(self.binaries)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -42,7 +43,7 @@ class AddedTrack:
 
 
 class SubtitleTracks:
-    def __init__(self, db: Database, storage: Storage, storages: dict[str, Storage], events: EventBus,
+    def __init__(self, db: Database, storage: Storage, storages: Mapping[str, Storage], events: EventBus,
                  settings: Settings, binaries: Binaries) -> None:
         self.db = db
         self.storage = storage
