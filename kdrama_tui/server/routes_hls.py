@@ -52,7 +52,8 @@ async def hls_file(request: web.Request) -> web.StreamResponse:
     """A playlist, segment, subtitle or image of a video (private videos need ?token=)."""
     try:
         # The hot path, without a single await: a cached playlist of a cached video.
-        return _cached_text(request) or await _serve(request)
+        response = _cached_text(request)
+        return response if response is not None else await _serve(request)
     except DomainError as exc:
         response = domain_error_response(exc)
         response.headers.update(cors_headers(request))
