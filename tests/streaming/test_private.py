@@ -38,22 +38,25 @@ async def test_every_file_refuses_requests_without_a_valid_token(world: World) -
     bad_tokens = {"foreign": foreign, "expired": expired, "tampered": tampered_mac, "extended": extended,
                   "forged": forged_key, "garbage": "garbage", "empty-mac": f"{expires}.", "huge": "9" * 500,
                   "session": world.alice.key}
-    for path in FILES:
-        url = f"/hls/{private.id}/{path}"
-        resp = await world.client.get(url)
-        assert resp.status == 401, path
-        assert resp.headers["Cache-Control"] == "no-store"
-        assert b"#EXTM3U" not in await resp.read()
-        for name, token in bad_tokens.items():
-            resp = await world.client.get(url, params={"token": token})
-            assert resp.status == 403, (path, name)
-            body = await resp.read()
-            assert b"#EXT" not in body and b"WEBVTT" not in body and len(body) < 300
-        # An API key or session header does not stand in for the token either.
-        assert (await world.client.get(url, headers=world.alice.headers)).status == 401
-        ok = await world.client.get(url, params={"token": good})
-        assert ok.status == 200, path
-        assert ok.headers["Cache-Control"].startswith("private")
+    # The second round finds the playlists in memory (the fast path): the same refusals must hold there.
+    for _round in ("cold", "cached"):
+        for path in FILES:
+            url = f"/hls/{private.id}/{path}"
+            resp = await world.client.get(url)
+            assert resp.status == 401, path
+            assert resp.headers["Cache-Control"] == "no-store"
+            assert b"#EXTM3U" not in await resp.read()
+            for name, token in bad_tokens.items():
+                resp = await world.client.get(url, params={"token": token})
+                assert resp.status == 403, (path, name)
+                body = await resp.read()
+                assert b"#EXT" not in body and b"WEBVTT" not in body and len(body) < 300
+            # An API key or session header does not stand in for the token either.
+            assert (await world.client.get(url, headers=world.alice.headers)).status == 401
+            ok = await world.client.get(url, params={"token": good})
+            assert ok.status == 200, path
+            assert ok.headers["Cache-Control"].startswith("private")
+    assert world.svc.playback.fresh_text(private.id, "master.m3u8") is not None
 
 
 async def test_token_for_a_public_video_does_not_open_a_private_one(world: World) -> None:
