@@ -26,6 +26,7 @@ from kdrama_tui.errors import ConfigError
 SECRET_KEYS = {"secret_key", "access_key", "encryption_key", "password"}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 
 
 def parse_size(value: int | str) -> int:
@@ -131,6 +132,9 @@ class UploadSettings:
     cleanup_interval_seconds: float = _doc("How often expired uploads are swept.", default=600.0)
     max_chunks: int = _doc("Most parts one upload may have (chunks, or tus PATCH segments); bounds the "
                            "bookkeeping per upload.", default=10000)
+    cors_origins: str = _doc("Origins (scheme://host[:port], comma-separated) whose pages may upload with tus "
+                             "from a browser (e.g. tus-js-client on an uploader's own site); '*' for any; "
+                             "empty: same origin only.", default="")
 
     def validate(self) -> None:
         self.max_size = _size("uploads.max_size", self.max_size)
@@ -142,6 +146,10 @@ class UploadSettings:
         _check(self.expire_hours > 0, "uploads.expire_hours", "must be > 0")
         _check(self.cleanup_interval_seconds > 0, "uploads.cleanup_interval_seconds", "must be > 0")
         _check(1 <= self.max_chunks <= 1_000_000, "uploads.max_chunks", "must be 1-1000000")
+        origins = [o.strip() for o in str(self.cors_origins).split(",") if o.strip()]
+        _check(origins == ["*"] or all(_ORIGIN.fullmatch(o) for o in origins), "uploads.cors_origins",
+               "must be '*' or comma-separated origins like https://example.com (scheme, host, optional port; "
+               "no path or trailing slash)")
 
 
 def _default_ladder() -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""tus 1.0 at /api/tus/: core, creation, creation-with-upload, checksum, termination, expiration.
+"""tus 1.0 at /api/tus/: core, creation, creation-with-upload, creation-defer-length, checksum,
+termination, expiration; CORS (``uploads.cors_origins``) for browser clients on other sites.
 
 The handlers speak the protocol's headers; storage, limits, auth and the hand-off to the library are the
 chunk API's (UploadService). Upload URLs are ``/api/tus/<token>`` with 192 random bits, and the owner is
@@ -30,7 +31,8 @@ def _tus_headers() -> dict[str, str]:
 
 
 def tus_endpoint(handler: Handler) -> Handler:
-    """Check ``Tus-Resumable`` (412 otherwise) and put the tus headers on every answer, errors included."""
+    """Check ``Tus-Resumable`` (412 otherwise) and put the tus and CORS headers on every answer, errors
+    included (a browser client can only read an error whose response carries them)."""
 
     @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:
@@ -44,9 +46,16 @@ def tus_endpoint(handler: Handler) -> Handler:
             except DomainError as exc:
                 response = _error(exc)
         response.headers.update(_tus_headers())
+        response.headers.update(_cors(request))
         return response
 
     return wrapped
+
+
+def _cors(request: web.Request) -> dict[str, str]:
+    preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+    return tus.cors_headers(services(request).settings.uploads.cors_origins, request.headers.get("Origin"),
+                            preflight=preflight)
 
 
 def _error(exc: DomainError) -> web.Response:
@@ -59,8 +68,11 @@ def _error(exc: DomainError) -> web.Response:
 
 
 def _upload_headers(request: web.Request, upload: Upload) -> dict[str, str]:
-    headers = {"Upload-Offset": str(upload.bytes_received), "Upload-Length": str(upload.total_size),
-               "X-Upload-Id": str(upload.id)}
+    headers = {"Upload-Offset": str(upload.bytes_received), "X-Upload-Id": str(upload.id)}
+    if upload.total_size is None:
+        headers["Upload-Defer-Length"] = "1"
+    else:
+        headers["Upload-Length"] = str(upload.total_size)
     if upload.expires_at is not None and upload.status in ("pending", "uploading"):
         headers["Upload-Expires"] = tus.http_date(upload.expires_at)
     if upload.video_id is not None:
@@ -70,7 +82,7 @@ def _upload_headers(request: web.Request, upload: Upload) -> dict[str, str]:
 
 @tus_endpoint
 async def options(request: web.Request) -> web.Response:
-    """tus discovery: version, extensions, maximum size and checksum algorithms."""
+    """tus discovery (version, extensions, maximum size, checksum algorithms) and CORS preflight."""
     limits = services(request).settings.uploads
     return web.Response(status=204, headers={
         "Tus-Version": tus.TUS_VERSION, "Tus-Extension": ",".join(tus.EXTENSIONS),
@@ -84,13 +96,13 @@ async def options(request: web.Request) -> web.Response:
 async def create(request: web.Request) -> web.Response:
     """tus creation (and creation-with-upload): ``Upload-Length`` and ``Upload-Metadata`` make an upload.
 
-    Metadata keys: filename, title, description, year, genre, actors, is_public, and optionally sha256 of
-    the whole file. A body with ``Content-Type: application/offset+octet-stream`` is the first PATCH.
+    ``Upload-Defer-Length: 1`` instead of ``Upload-Length`` leaves the length to a later PATCH. Metadata
+    keys: filename, title, description, year, genre, actors, is_public, and optionally sha256 of the whole
+    file. A body with ``Content-Type: application/offset+octet-stream`` is the first PATCH.
     """
     caller = await require_user(request)
-    if "Upload-Defer-Length" in request.headers:
-        raise DomainError("Upload-Defer-Length is not supported; send Upload-Length", code="unsupported_extension")
-    length = tus.parse_integer_header(request.headers.get("Upload-Length"), "Upload-Length")
+    deferred = tus.parse_defer_length(request.headers)
+    length = None if deferred else tus.parse_integer_header(request.headers.get("Upload-Length"), "Upload-Length")
     fields = tus.creation_fields(tus.parse_metadata(request.headers.get("Upload-Metadata")))
     checksum = tus.parse_checksum(request.headers.get("Upload-Checksum"))
     uploads = services(request).uploads
@@ -122,7 +134,10 @@ async def head(request: web.Request) -> web.Response:
 
 @tus_endpoint
 async def patch(request: web.Request) -> web.Response:
-    """tus append: the body is written at ``Upload-Offset``; the last byte completes the upload."""
+    """tus append: the body is written at ``Upload-Offset``; the last byte completes the upload.
+
+    ``Upload-Length`` declares a deferred length (once).
+    """
     return await _patch(request)
 
 
@@ -133,12 +148,14 @@ async def _patch(request: web.Request) -> web.Response:
                           status=415)
     offset = tus.parse_integer_header(request.headers.get("Upload-Offset"), "Upload-Offset")
     checksum = tus.parse_checksum(request.headers.get("Upload-Checksum"))
+    raw_length = request.headers.get("Upload-Length")
+    length = None if raw_length is None else tus.parse_integer_header(raw_length, "Upload-Length")
     uploads = services(request).uploads
     upload = await uploads.get_by_token(caller.user, request.match_info["token"])
     _require_live(upload)
     upload = await run_to_end(uploads.append(
         caller.user, upload.token, offset=offset, body=request.content.iter_any(),
-        content_length=request.content_length, checksum=checksum))
+        content_length=request.content_length, checksum=checksum, upload_length=length))
     return web.Response(status=204, headers=_upload_headers(request, upload))
 
 

@@ -94,7 +94,7 @@ async def test_options_advertises_the_server(svc: Services, client: TestClient) 
         assert response.headers["Tus-Version"] == "1.0.0"
         assert response.headers["Tus-Resumable"] == "1.0.0"
         assert set(response.headers["Tus-Extension"].split(",")) == {
-            "creation", "creation-with-upload", "checksum", "termination", "expiration"}
+            "creation", "creation-with-upload", "creation-defer-length", "checksum", "termination", "expiration"}
         assert response.headers["Tus-Max-Size"] == str(svc.settings.uploads.max_size)
         assert set(response.headers["Tus-Checksum-Algorithm"].split(",")) == {"sha1", "sha256"}
 
@@ -204,7 +204,8 @@ async def test_bad_creation_and_patch_headers(svc: Services, client: TestClient,
              ({"Upload-Length": "10", "Upload-Metadata": "filename !!!"}, 400, "invalid_metadata"),
              ({"Upload-Length": "10", "Upload-Metadata": f"a {b64('x')},a {b64('y')}"}, 400, "invalid_metadata"),
              ({"Upload-Length": "10", "Upload-Metadata": f"year {b64('1700')}"}, 400, "invalid_metadata"),
-             ({"Upload-Length": "10", "Upload-Defer-Length": "1"}, 400, "unsupported_extension")]
+             ({"Upload-Length": "10", "Upload-Defer-Length": "1"}, 400, "invalid_header"),
+             ({"Upload-Defer-Length": "2"}, 400, "invalid_header")]
     for headers, status, code in cases:
         response = await client.post("/api/tus/", headers={**TUS, **vip.headers, **headers})
         assert response.status == status, headers

@@ -19,7 +19,7 @@ PartKey = int | str  # a chunk number, or "tus" for an upload's single PATCH str
 @dataclass
 class _Session:
     verified: int
-    total: int
+    total: int | None  # None: a tus upload whose length is deferred
     parts: dict[PartKey, int] = field(default_factory=dict)
 
 
@@ -33,7 +33,7 @@ class InflightTracker:
         # Outlives _sessions (emptied between sequential parts) so the throttle holds across parts.
         self._last_event: dict[int, float] = {}
 
-    def claim(self, upload_id: int, key: PartKey, *, verified: int, total: int) -> bool:
+    def claim(self, upload_id: int, key: PartKey, *, verified: int, total: int | None) -> bool:
         """Mark a part as in flight; False when another request already holds it."""
         session = self._sessions.setdefault(upload_id, _Session(verified, total))
         if key in session.parts:
@@ -64,6 +64,12 @@ class InflightTracker:
             session.verified = max(session.verified, verified)
             self._maybe_publish(upload_id, session)
 
+    def set_total(self, upload_id: int, total: int) -> None:
+        """A deferred length was declared."""
+        session = self._sessions.get(upload_id)
+        if session is not None:
+            session.total = total
+
     def bytes_in_flight(self, upload_id: int) -> int:
         session = self._sessions.get(upload_id)
         return sum(session.parts.values()) if session else 0
@@ -86,10 +92,15 @@ class InflightTracker:
         if len(self._last_event) > 10_000:  # uploads that ended without forget() (e.g. expired elsewhere)
             self._last_event = {k: v for k, v in self._last_event.items() if now - v < 3600}
         self._last_event[upload_id] = now
-        received = min(session.total, session.verified + sum(session.parts.values()))
+        received = session.verified + sum(session.parts.values())
+        if session.total is not None:
+            received = min(session.total, received)
         self.events.publish("upload.progress", upload_id=upload_id, bytes_received=received,
                             total_size=session.total, progress=percent(received, session.total))
 
 
-def percent(done: int, total: int) -> float:
+def percent(done: int, total: int | None) -> float | None:
+    """None while the total is unknown (a deferred tus length)."""
+    if total is None:
+        return None
     return 100.0 if total <= 0 else round(100.0 * min(done, total) / total, 1)

@@ -107,13 +107,15 @@ class UploadService:
     # ---- sessions -------------------------------------------------------------------------------------
     async def create(self, user: User, *, filename: Any, total_size: Any, total_chunks: Any = None,
                      metadata: Any = None, sha256: Any = None, protocol: str = "chunk") -> Upload:
-        """Open a session after checking every limit, before a single byte is accepted."""
+        """Open a session after checking every limit, before a single byte is accepted.
+
+        ``total_size`` None (tus only) defers the length: a later PATCH declares it (:meth:`append`), and
+        until then ``uploads.max_size`` bounds the bytes accepted.
+        """
         if not isinstance(filename, str) or not filename.strip():
             raise ValidationError("filename is required", code="invalid_filename")
-        if not isinstance(total_size, int) or isinstance(total_size, bool) or total_size < 1:
-            raise ValidationError("total_size must be a positive integer (bytes)", code="invalid_size")
-        if total_size > self.limits.max_size:
-            raise TooLarge(f"uploads may be at most {self.limits.max_size} bytes", code="upload_too_large")
+        if total_size is not None or protocol != "tus":
+            self._check_total_size(total_size)
         chunk_size: int | None = None
         if protocol == "chunk":
             if not isinstance(total_chunks, int) or isinstance(total_chunks, bool) or total_chunks < 1:
@@ -137,7 +139,7 @@ class UploadService:
             raise ValidationError("metadata must be an object", code="invalid_metadata")
         cleaned = clean_fields(metadata, partial=True)  # unknown keys (path, owner_id, status) are dropped
         expected = parse_sha256(sha256, header="sha256") if sha256 is not None else None
-        await self._check_disk(total_size)
+        await self._check_disk(total_size or 0)
 
         token = secrets.token_urlsafe(24)  # 192 random bits: the folder name and the tus URL
         now = self.clock()
@@ -159,6 +161,12 @@ class UploadService:
                             total_size=total_size, protocol=protocol)
         log.info("upload %d created by user %d: %d bytes via %s", upload.id, user.id, total_size, protocol)
         return upload
+
+    def _check_total_size(self, total_size: Any) -> None:
+        if not isinstance(total_size, int) or isinstance(total_size, bool) or total_size < 1:
+            raise ValidationError("total_size must be a positive integer (bytes)", code="invalid_size")
+        if total_size > self.limits.max_size:
+            raise TooLarge(f"uploads may be at most {self.limits.max_size} bytes", code="upload_too_large")
 
     async def _check_disk(self, total_size: int) -> None:
         reserved = await self.db.repos.uploads.outstanding_bytes(OPEN)
@@ -186,13 +194,16 @@ class UploadService:
     def view(self, upload: Upload) -> dict[str, Any]:
         """What GET /api/uploads/{id} shows: verified parts, bytes (with those in flight) and progress."""
         in_flight = self.inflight.bytes_in_flight(upload.id) if upload.status in RECEIVING else 0
-        received = min(upload.total_size, upload.bytes_received + in_flight)
+        received = upload.bytes_received + in_flight
+        if upload.total_size is not None:
+            received = min(upload.total_size, received)
         return {
             "id": upload.id, "status": upload.status, "protocol": upload.protocol, "filename": upload.filename,
             "total_size": upload.total_size, "total_chunks": upload.total_chunks, "chunk_size": upload.chunk_size,
             "uploaded_chunks": upload.uploaded_chunks, "bytes_received": received,
             "bytes_verified": upload.bytes_received, "bytes_in_flight": in_flight,
             "chunks_in_flight": self.inflight.parts_in_flight(upload.id),
+            "length_deferred": upload.total_size is None,
             "progress": percent(received, upload.total_size), "metadata": upload.metadata,
             "sha256": upload.expected_sha256, "video_id": upload.video_id, "error": upload.error_message,
             "created_at": _iso(upload.created_at), "updated_at": _iso(upload.updated_at),
@@ -276,25 +287,34 @@ class UploadService:
             self.inflight.release(upload.id, number)
 
     async def append(self, user: User, token: str, *, offset: int, body: AsyncIterator[bytes],
-                     content_length: int | None, checksum: tuple[str, bytes] | None) -> Upload:
+                     content_length: int | None, checksum: tuple[str, bytes] | None,
+                     upload_length: int | None = None) -> Upload:
         """tus PATCH: add the body at ``offset``; completes the upload when the last byte arrives.
 
         Without a checksum an interrupted body is kept up to where it stopped (the client resumes from
-        there); with one, a mismatch or an interruption keeps nothing of the request.
+        there); with one, a mismatch or an interruption keeps nothing of the request. ``upload_length``
+        declares a deferred length (once; repeating the same value is a harmless retry).
         """
         upload = await self.get_by_token(user, token)
         self.require_receiving(upload)
         if offset != upload.bytes_received:
             raise Conflict(f"Upload-Offset {offset} does not match the upload's offset {upload.bytes_received}",
                            code="offset_mismatch", details={"offset": upload.bytes_received})
-        remaining = upload.total_size - offset
+        if upload_length is not None:
+            upload = await self.declare_length(upload, upload_length)
+        deferred = upload.total_size is None
+        # While the length is unknown, uploads.max_size is the only bound on what may still arrive.
+        remaining = (self.limits.max_size if deferred else upload.total_size) - offset
+        past_end = (f"the upload may be at most {self.limits.max_size} bytes (uploads.max_size)" if deferred
+                    else "the body goes past Upload-Length")
+        past_code = "upload_too_large" if deferred else "exceeds_upload_length"
         if content_length is not None:
             if content_length > self.limits.max_chunk_size:
                 raise TooLarge(f"a PATCH body may be at most {self.limits.max_chunk_size} bytes",
                                code="chunk_too_large")
             if content_length > remaining:
-                raise TooLarge(f"the body goes past Upload-Length ({remaining} bytes remain)",
-                               code="exceeds_upload_length")
+                raise TooLarge(f"{past_end} ({remaining} bytes remain)", code=past_code,
+                               details={"offset": upload.bytes_received})
         if len(upload.uploaded_chunks) >= self.limits.max_chunks and remaining > 0:
             raise TooLarge(f"this upload already has {self.limits.max_chunks} parts; send larger PATCH bodies",
                            code="too_many_parts")
@@ -306,8 +326,8 @@ class UploadService:
                 part = await self._receive(upload, TUS_STREAM, body, limit=min(remaining, self.limits.max_chunk_size),
                                            algorithms=(algorithm,), keep_partial=checksum is None)
             except BodyTooLong:
-                raise TooLarge("the body goes past Upload-Length or uploads.max_chunk_size; nothing was kept",
-                               code="exceeds_upload_length") from None
+                raise TooLarge(f"{past_end} or uploads.max_chunk_size; nothing of this request was kept",
+                               code=past_code, details={"offset": upload.bytes_received}) from None
             except StreamInterrupted:
                 raise ValidationError("the body ended early; with Upload-Checksum nothing of it was kept",
                                       code="incomplete_body") from None
@@ -316,14 +336,49 @@ class UploadService:
                 raise ChecksumMismatch("the body does not match Upload-Checksum; nothing was kept", status=460)
             if part.size == 0:
                 await self.store.discard(part)
-                return upload
-            number = max(upload.uploaded_chunks) + 1 if upload.uploaded_chunks else 0
-            upload = (await self._record(upload, number, part, tus_offset=offset)).upload
+            else:
+                number = max(upload.uploaded_chunks) + 1 if upload.uploaded_chunks else 0
+                upload = (await self._record(upload, number, part, tus_offset=offset)).upload
         finally:
             self.inflight.release(upload.id, TUS_STREAM)
-        if upload.bytes_received == upload.total_size:
+        if upload.total_size is not None and upload.bytes_received == upload.total_size:
             upload = await self.complete(user, upload.id)
         return upload
+
+    async def declare_length(self, upload: Upload, length: int) -> Upload:
+        """tus creation-defer-length: fix a deferred upload's length, once and for all.
+
+        The same length again is a retry (its first answer was lost) and changes nothing; a different one,
+        or one shorter than what has already arrived, is refused.
+        """
+        if upload.total_size is not None:
+            if length == upload.total_size:
+                return upload
+            raise Conflict(f"this upload's length is already {upload.total_size} bytes; it cannot change",
+                           code="upload_length_fixed", details={"offset": upload.bytes_received})
+        self._check_total_size(length)
+        if length < upload.bytes_received:
+            raise Conflict(f"Upload-Length {length} is less than the {upload.bytes_received} bytes already "
+                           "received", code="upload_length_too_small", details={"offset": upload.bytes_received})
+        await self._check_disk(length - upload.bytes_received)
+        async with self.db.transaction() as tx:
+            row = await tx.repos.uploads.lock(upload.id)
+            if row is None:
+                raise NotFound("upload not found", code="upload_not_found")
+            self.require_receiving(row)
+            if row.total_size is not None:  # a concurrent request declared it first
+                if row.total_size != length:
+                    raise Conflict(f"this upload's length is already {row.total_size} bytes; it cannot change",
+                                   code="upload_length_fixed", details={"offset": row.bytes_received})
+                return row
+            if length < row.bytes_received:
+                raise Conflict(f"Upload-Length {length} is less than the {row.bytes_received} bytes already "
+                               "received", code="upload_length_too_small", details={"offset": row.bytes_received})
+            updated = await tx.repos.uploads.update(upload.id, {"total_size": length, "updated_at": self.clock()})
+            assert updated is not None
+        self.inflight.set_total(upload.id, length)
+        log.info("upload %d declared its length: %d bytes", upload.id, length)
+        return updated
 
     async def _receive(self, upload: Upload, key: PartKey, body: AsyncIterator[bytes], **options: Any
                        ) -> ReceivedPart:
@@ -431,6 +486,9 @@ class UploadService:
 
     async def _start_assembly(self, upload: Upload) -> Upload:
         if upload.protocol == "tus":
+            if upload.total_size is None:
+                raise Conflict("this upload's length is not known yet; send Upload-Length with a PATCH",
+                               code="upload_incomplete", details={"offset": upload.bytes_received})
             if upload.bytes_received < upload.total_size:
                 raise Conflict(f"only {upload.bytes_received} of {upload.total_size} bytes have arrived",
                                code="upload_incomplete", details={"offset": upload.bytes_received})
@@ -452,6 +510,7 @@ class UploadService:
         return moved
 
     async def _assemble_and_hand_off(self, upload: Upload) -> Upload:
+        assert upload.total_size is not None  # the database's CHECK: nothing is assembled without a length
         parts = [PartRef(c.chunk_number, c.chunk_size, c.checksum)
                  for c in await self.db.repos.upload_chunks.verified(upload.id)]
         try:

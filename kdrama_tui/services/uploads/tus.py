@@ -18,12 +18,46 @@ from kdrama_tui.errors import ValidationError
 from kdrama_tui.models import Upload
 
 TUS_VERSION = "1.0.0"
-EXTENSIONS = ("creation", "creation-with-upload", "checksum", "termination", "expiration")
+EXTENSIONS = ("creation", "creation-with-upload", "creation-defer-length", "checksum", "termination",
+              "expiration")
 CHECKSUM_ALGORITHMS = {"sha1": 20, "sha256": 32}  # name -> digest length in bytes
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 _KEY = re.compile(r"^[^\s,]+$")
 _INTEGER = re.compile(r"^[0-9]{1,19}$")
 _METADATA_FIELDS = ("title", "description", "year", "genre", "actors", "is_public")
+
+# CORS for browser clients (tus-js-client, Uppy) on other origins: what they send and must be able to read.
+CORS_ALLOW_METHODS = "POST, HEAD, PATCH, DELETE, OPTIONS"
+CORS_ALLOW_HEADERS = ("Authorization, X-API-Key, Tus-Resumable, Upload-Length, Upload-Defer-Length, Upload-Metadata, "
+                      "Upload-Offset, Upload-Checksum, Upload-Concat, Content-Type, X-HTTP-Method-Override, "
+                      "X-Requested-With")
+CORS_EXPOSE_HEADERS = ("Location, Upload-Offset, Upload-Length, Upload-Defer-Length, Tus-Resumable, Tus-Version, "
+                       "Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm, Upload-Expires, Upload-Metadata, "
+                       "X-Upload-Id, X-Video-Id")
+CORS_MAX_AGE = "86400"  # browsers cap it lower (Chromium: 2 h); one preflight per upload URL is the aim
+
+
+def cors_headers(allowed: str, origin: str | None, *, preflight: bool) -> dict[str, str]:
+    """``uploads.cors_origins`` applied to one request: ``*``, or an allow-list echoing the Origin back.
+
+    ``preflight`` (an OPTIONS with Access-Control-Request-Method) adds what the browser asks before it
+    sends a non-simple request. An origin not allowed gets no CORS header, so its browser refuses.
+    """
+    allowed = allowed.strip()
+    headers: dict[str, str] = {}
+    if allowed == "*":
+        headers["Access-Control-Allow-Origin"] = "*"
+    else:
+        headers["Vary"] = "Origin"  # the answer depends on it: shared caches must not mix origins
+        if not origin or origin not in {o.strip() for o in allowed.split(",") if o.strip()}:
+            return headers
+        headers["Access-Control-Allow-Origin"] = origin
+    headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
+    if preflight:
+        headers.update({"Access-Control-Allow-Methods": CORS_ALLOW_METHODS,
+                        "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+                        "Access-Control-Max-Age": CORS_MAX_AGE})
+    return headers
 
 
 def parse_integer_header(value: str | None, name: str) -> int:
@@ -33,6 +67,18 @@ def parse_integer_header(value: str | None, name: str) -> int:
     if not _INTEGER.match(value):
         raise ValidationError(f"{name} must be a non-negative integer", code="invalid_header")
     return int(value)
+
+
+def parse_defer_length(headers: Any) -> bool:
+    """creation-defer-length: ``Upload-Defer-Length: 1`` instead of ``Upload-Length`` (never both)."""
+    value = headers.get("Upload-Defer-Length")
+    if value is None:
+        return False
+    if value.strip() != "1":
+        raise ValidationError("Upload-Defer-Length must be 1", code="invalid_header")
+    if "Upload-Length" in headers:
+        raise ValidationError("send either Upload-Length or Upload-Defer-Length, not both", code="invalid_header")
+    return True
 
 
 def parse_metadata(value: str | None) -> dict[str, str]:
