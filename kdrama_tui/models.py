@@ -155,7 +155,7 @@ class Upload(Model):
     id: int
     user_id: int
     filename: str
-    total_size: int | None  # None: a tus upload whose length is still deferred (0010)
+    total_size: int | None  # None: a tus upload whose length is still deferred (0008)
     total_chunks: int
     video_id: int | None = None
     uploaded_chunks: list[int] = field(default_factory=list)

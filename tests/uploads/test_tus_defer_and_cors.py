@@ -1,4 +1,4 @@
-"""tus creation-defer-length, CORS for browser clients on other origins, and migration 0010, on both
+"""tus creation-defer-length, CORS for browser clients on other origins, and migration 0008, on both
 databases; one real Chromium page on another origin uploads with fetch() (preflights included)."""
 
 from __future__ import annotations
@@ -330,8 +330,8 @@ async def test_chromium_on_another_origin_uploads_with_fetch(svc: Services, clie
     assert hashlib.sha256(stored).hexdigest() == hashlib.sha256(data).hexdigest()
 
 
-# ---- migration 0010 ---------------------------------------------------------------------------------
-async def test_migration_0010_keeps_uploads_and_allows_only_open_tus_rows_without_a_length(
+# ---- migration 0008 ---------------------------------------------------------------------------------
+async def test_migration_0008_keeps_uploads_and_allows_only_open_tus_rows_without_a_length(
         database_url: str) -> None:
     db = await open_database(database_url, migrate=False)
     try:
@@ -349,8 +349,8 @@ async def test_migration_0010_keeps_uploads_and_allows_only_open_tus_rows_withou
         for n in (0, 1):
             await db.execute("INSERT INTO upload_chunks (upload_id, chunk_number, chunk_size, checksum, status) "
                              "VALUES (:id, :n, 10, :sum, 'verified')", {"id": row["id"], "n": n, "sum": f"{n:064d}"})
-        assert "0010" in await apply_migrations(db)
-        assert [m.version for m in available_migrations()][-1] >= "0010"
+        assert "0008" in await apply_migrations(db)
+        assert [m.version for m in available_migrations()][-1] >= "0008"
 
         upload = await db.repos.uploads.get(row["id"])
         assert (upload.total_size, upload.bytes_received, upload.protocol, upload.token, upload.created_at) == \

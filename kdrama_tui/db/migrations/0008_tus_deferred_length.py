@@ -1,4 +1,4 @@
-"""0010: ``uploads.total_size`` may be NULL while a tus upload's length is deferred.
+"""0008: ``uploads.total_size`` may be NULL while a tus upload's length is deferred.
 
 tus's ``creation-defer-length`` extension lets a client start an upload before it knows how long it is
 (``Upload-Defer-Length: 1``; e.g. a stream being recorded or compressed on the fly) and declare the length
