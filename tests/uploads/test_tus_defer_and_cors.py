@@ -335,7 +335,7 @@ async def test_migration_0008_keeps_uploads_and_allows_only_open_tus_rows_withou
         database_url: str) -> None:
     db = await open_database(database_url, migrate=False)
     try:
-        await migrate_up_to(db, "0009")
+        await migrate_up_to(db, "0007")
         user = await db.fetch_one("INSERT INTO users (username, email, password_hash) VALUES ('old', 'o@x.io', 'h') "
                                   "RETURNING id")
         assert user is not None
