@@ -101,6 +101,9 @@ class StorageSettings:
                          "(redirect to a short-lived URL).", default="proxy")
     presign_seconds: int = _doc("Lifetime of presigned URLs.", default=300)
     multipart_chunk_size: int | str = _doc("Part size of multipart uploads to S3 (>= 5MiB).", default="8MiB")
+    orphan_grace_hours: float = _doc("Folders under originals/ that no video references (left by a crash during "
+                                     "a hand-off) are deleted once this old; longer than any single upload to "
+                                     "storage takes (S3 dates a multipart object from its start).", default=24.0)
 
     def validate(self) -> None:
         _check(self.provider in STORAGE_PROVIDERS, "storage.provider",
@@ -112,6 +115,7 @@ class StorageSettings:
         self.multipart_chunk_size = _size("storage.multipart_chunk_size", self.multipart_chunk_size)
         _check(self.multipart_chunk_size >= 5 * 1024**2, "storage.multipart_chunk_size",
                "must be at least 5MiB (S3's minimum part size)")
+        _check(0 <= self.orphan_grace_hours <= 24 * 365, "storage.orphan_grace_hours", "must be 0-8760")
         if self.provider != "local":
             _check(bool(self.bucket), "storage.bucket", f"is required for provider {self.provider!r}")
             _check(bool(self.access_key and self.secret_key), "storage.access_key",

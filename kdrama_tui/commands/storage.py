@@ -1,4 +1,4 @@
-"""``kdrama-tui storage ...``: check the configured provider, move the library between providers."""
+"""``kdrama-tui storage ...``: check the configured provider, move the library between providers, sweep orphans."""
 
 from __future__ import annotations
 
@@ -24,6 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     migrate.add_argument("--to", required=True, choices=STORAGE_PROVIDERS, dest="to")
     migrate.add_argument("--concurrency", type=int, default=4, help="files moved at once (default 4)")
     migrate.set_defaults(handler=migrate_storage)
+
+    sweep = actions.add_parser(
+        "sweep", help="delete originals/ folders that no video references (left by a crash during a hand-off) "
+                      "once older than storage.orphan_grace_hours")
+    sweep.add_argument("--dry-run", action="store_true", help="list what would be deleted, delete nothing")
+    sweep.set_defaults(handler=sweep_storage)
 
 
 def check_storage(args: argparse.Namespace) -> int:
@@ -59,6 +65,25 @@ def migrate_storage(args: argparse.Namespace) -> int:
                 print(f"  not moved: video_files {row_id} {key}: {why}", file=sys.stderr)
             raise CommandError(f"{len(report.failed)} file(s) could not be moved (listed above); "
                                "they stay where they were; run the command again after fixing them")
+        return 0
+
+    return run_with_services(args, work)
+
+
+def sweep_storage(args: argparse.Namespace) -> int:
+    async def work(svc: Services) -> int:
+        report = await svc.orphans.sweep(dry_run=args.dry_run)
+        verb = "would remove" if report.dry_run else "removed"
+        for found in report.removed:
+            print(f"{verb} {found.provider} {found.prefix} ({found.files} files, {found.size} bytes, "
+                  f"last written {found.modified.isoformat(timespec='seconds')})")
+        hours = svc.settings.storage.orphan_grace_hours
+        print(f"{verb} {report.folders} orphaned folder(s), {report.bytes} bytes; {len(report.too_recent)} "
+              f"unreferenced folder(s) younger than {hours:g} h kept")
+        if report.failed:
+            for provider, prefix, why in report.failed[:20]:
+                print(f"  not swept: {provider} {prefix}: {why}", file=sys.stderr)
+            raise CommandError(f"{len(report.failed)} folder(s) or provider(s) could not be swept (listed above)")
         return 0
 
     return run_with_services(args, work)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +12,11 @@ from kdrama_tui.repositories.base import BaseRepository
 ACTIVE_JOB_STATUSES = ("queued", "processing")
 # What the pipeline produces; re-transcoding replaces exactly these rows (never originals or sources).
 GENERATED_FILE_TYPES = ("master_playlist", "subtitle", "thumbnail", "sprite", "sprite_vtt", "playlist")
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching strings that start with ``prefix`` (its ``%``, ``_`` and ``\\`` taken literally)."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 class VideoFileRepository(BaseRepository[VideoFile]):
@@ -42,6 +47,29 @@ class VideoFileRepository(BaseRepository[VideoFile]):
         rows = await self.db.fetch_all("SELECT file_path FROM video_files WHERE storage_provider = :provider",
                                        {"provider": provider})
         return {r["file_path"] for r in rows}
+
+    # Orphan sweep: which storage folders rows still point into (any provider: a half-finished storage
+    # migration may have a row naming the other copy).
+    async def paths_starting(self, prefix: str, *, page_size: int = 5000) -> AsyncIterator[str]:
+        """Every ``file_path`` that starts with ``prefix``, fetched a page at a time (keyset on id)."""
+        after_id = 0
+        while True:
+            rows = await self.db.fetch_all(
+                "SELECT id, file_path FROM video_files WHERE file_path LIKE :pattern ESCAPE '\\' AND id > :after_id "
+                "ORDER BY id LIMIT :limit", {"pattern": _like_prefix(prefix), "after_id": after_id,
+                                             "limit": page_size})
+            for row in rows:
+                yield row["file_path"]
+            if len(rows) < page_size:
+                return
+            after_id = int(rows[-1]["id"])
+
+    async def any_under(self, prefix: str) -> bool:
+        """Whether any row's ``file_path`` starts with ``prefix`` (checked again right before a delete)."""
+        row = await self.db.fetch_one(
+            "SELECT 1 AS found FROM video_files WHERE file_path LIKE :pattern ESCAPE '\\' LIMIT 1",
+            {"pattern": _like_prefix(prefix)})
+        return row is not None
 
     async def totals_by_provider(self) -> dict[str, tuple[int, int]]:
         """``provider -> (files, bytes)``."""

@@ -26,6 +26,7 @@ from kdrama_tui.services.ingest import Ingester
 from kdrama_tui.services.library import Library
 from kdrama_tui.services.media.binaries import find_binaries
 from kdrama_tui.services.media.service import MediaService
+from kdrama_tui.services.orphans import OrphanSweeper
 from kdrama_tui.services.playback import PlaybackService
 from kdrama_tui.services.signing_keys import SigningKeys
 from kdrama_tui.services.tokens import TokenService
@@ -55,6 +56,7 @@ class Services:
     analytics: AnalyticsService
     comments: CommentService
     ingester: Ingester
+    orphans: OrphanSweeper  # originals/ folders a crashed hand-off left unreferenced
     started_at: float = field(default_factory=time.time)
     # Lets the in-process dashboard act as admin without a password; lives only in this process's memory.
     local_admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
@@ -92,6 +94,7 @@ class Services:
         if schedules:
             self.spawn("sessions.cleanup", self._sweep_expired_sessions)
             self.spawn("uploads.cleanup", self.uploads.run_cleanup)
+            self.spawn("storage.orphans", self.orphans.run)
         if schedules and self.settings.backup.enabled:
             self.spawn("backup.schedule", self.backups.run_schedule)
         if queue:
@@ -162,4 +165,5 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         comments=CommentService(db, events, playback, max_length=settings.streaming.comment_max_length,
                                 per_ip_per_minute=settings.streaming.comments_per_ip_per_minute),
         ingester=Ingester(settings, db, library, accounts, events, binaries),
+        orphans=OrphanSweeper(db, storages, events, grace=timedelta(hours=settings.storage.orphan_grace_hours)),
     )

@@ -12,6 +12,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from kdrama_tui.errors import DomainError, ValidationError
@@ -138,6 +139,13 @@ class Storage(ABC):
         for key in await self.list(prefix):
             with contextlib.suppress(FileNotFoundError):  # deleted meanwhile
                 yield key, await self.size(key)
+
+    async def modified(self, key: str) -> datetime:
+        """When the object was last written (aware UTC); raises FileNotFoundError for a missing object."""
+        path = self.local_path(key)
+        if path is None:
+            raise NotImplementedError(f"{type(self).__name__} does not report modification times")
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
 
     def local_path(self, key: str) -> Path | None:
         """The file on local disk, where there is one (sendfile, ffmpeg input); None for remote storage."""

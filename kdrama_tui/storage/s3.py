@@ -21,6 +21,7 @@ import mimetypes
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -305,6 +306,11 @@ class S3Storage(Storage):
 
     async def size(self, key: str) -> int:
         return int((await self._head(key))["ContentLength"])
+
+    async def modified(self, key: str) -> datetime:
+        """S3's LastModified: when the PUT finished, or when a multipart upload was started."""
+        value = (await self._head(key))["LastModified"]
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
     async def list(self, prefix: str = "") -> list[str]:
         return [key async for key, _size in self.iter_objects(prefix)]
