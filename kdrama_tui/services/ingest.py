@@ -154,7 +154,7 @@ class LateSubtitles:
             if waited < self.timeout:
                 return LateOutcome("waiting", f"waiting for its video: no imported video is named like "
                                               f"{path.name} in this folder")
-            return self.fail(path, root, (
+            return await self.fail(path, root, (
                 f"no video matched: no video imported from {path.parent} has the name this subtitle "
                 f"belongs to (the subtitle's name minus its language tags and extension, e.g. "
                 f"Show.S01E03.ko.srt belongs to Show.S01E03.mkv); waited {waited:.0f} s. Drop it again "
@@ -163,12 +163,12 @@ class LateSubtitles:
         if _changed_before(path, video_mark.ingested_at):
             # It sat beside its video when the video was imported and was not taken then (another file
             # gave that language: text formats win; or it was too large): a leftover, not a new choice.
-            return self.fail(path, root, (
-                f"it was already beside its video when video {video.id} \"{video.title}\" was imported, and "
-                f"another subtitle file was taken for that language; drop it again to use it instead "
-                f"(it then replaces that track)"), video.id)
+            return await self.fail(path, root, (
+                f"it was already beside its video when video {video.id} \"{video.title}\" was imported and "
+                f"was not taken then (another subtitle of that language was preferred, or it was too large); "
+                f"drop it again to use it instead (it then replaces that language's track)"), video.id)
         if video.status == "failed":
-            return self.fail(path, root, f"its video {video.id} \"{video.title}\" failed to transcode; "
+            return await self.fail(path, root, f"its video {video.id} \"{video.title}\" failed to transcode; "
                                           f"drop the subtitle again once the video plays", video.id)
         if video.status != "ready":
             return LateOutcome("waiting", f"waiting for video {video.id} to finish processing", video.id)
@@ -177,10 +177,10 @@ class LateSubtitles:
             try:
                 parsed = await asyncio.to_thread(subtitles.parse_subtitles, data, path.suffix.lower())
             except SubtitleError as exc:
-                return self.fail(path, root, f"the subtitle file could not be read: {exc}", video.id)
+                return await self.fail(path, root, f"the subtitle file could not be read: {exc}", video.id)
             language = next((t.language for t in parsed if t.language), None)
             if language is None:
-                return self.fail(path, root, "its language is unknown: put a language tag in its name "
+                return await self.fail(path, root, "its language is unknown: put a language tag in its name "
                                               f"(e.g. {path.stem}.ko{path.suffix}) and drop it again", video.id)
         files = await self.db.repos.video_files.find_by_video(video.id, "subtitle_source")
         if any(f.checksum == sha256 for f in files):  # attached before a crash that came before the mark
@@ -194,7 +194,7 @@ class LateSubtitles:
                 return LateOutcome("waiting", f"waiting for video {video.id} to finish processing", video.id)
             raise
         except ValidationError as exc:
-            return self.fail(path, root, exc.message, video.id)
+            return await self.fail(path, root, exc.message, video.id)
         await self._record(path, sha256, len(data), video.id)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # stored as the video's subtitle_source: the folder empties, as for an import
@@ -237,10 +237,10 @@ class LateSubtitles:
                             sha256=sha256, already_ingested=True)
         return LateOutcome("already_attached", video_id=video_id)
 
-    def fail(self, path: Path, root: Path, reason: str, video_id: int | None = None) -> LateOutcome:
+    async def fail(self, path: Path, root: Path, reason: str, video_id: int | None = None) -> LateOutcome:
         moved_to = None
         try:
-            moved_to = move_to_failed(path, root, reason)
+            moved_to = await asyncio.to_thread(move_to_failed, path, root, reason)
         except OSError as exc:
             log.error("could not move %s to %s/: %s", path, FAILED_DIR, exc)
         log.warning("subtitle %s not attached: %s", path, reason)
@@ -555,7 +555,7 @@ class Ingester:
             tracked.stable_since = time.monotonic()
             return
         except IngestFailure as exc:
-            outcome = self.late.fail(path, tracked.root, str(exc))
+            outcome = await self.late.fail(path, tracked.root, str(exc))
         except Exception as exc:
             log.exception("attaching subtitle %s failed; retrying in %.0f s", path, RETRY_SECONDS)
             self.events.publish("ingest.failed", path=str(path), name=path.name, moved_to=None,

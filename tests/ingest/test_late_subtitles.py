@@ -203,6 +203,14 @@ async def test_a_subtitle_of_a_language_the_video_has_replaces_that_track(settin
         (source,) = [f for f in rows if f.file_type == "subtitle_source"]
         assert svc.storage.local_path(source.file_path).read_text(encoding="utf-8") == ENGLISH_BETTER
         assert not better.exists()
+
+        # Not a subtitle at all: refused with the reason, and the track stays as it was.
+        garbage = watch / "Replace Me (2023).ja.srt"
+        garbage.write_text("meeting notes, not subtitles\n", encoding="utf-8")
+        failed = await wait_event(svc, "ingest.failed", garbage.name)
+        assert failed["reason"].startswith("the subtitle file could not be read")
+        assert (watch / "failed" / garbage.name).exists() and not garbage.exists()
+        assert await subtitle_renditions(svc, video.id) == {"en": ["Where have you been?", "Right here."]}
     finally:
         await svc.close()
 
