@@ -222,9 +222,13 @@ class IngestSettings:
                                  "what the watcher missed, e.g. on network mounts).", default=60.0)
     force_polling: bool = _doc("Poll for changes instead of inotify (for folders on network mounts that "
                                "send no events).", default=False)
+    late_subtitle_timeout_seconds: float = _doc(
+        "A subtitle dropped alone (Name.ko.srt) is attached to the already imported video of the same name; "
+        "one that matches no video waits this long for its video, then goes to failed/.", default=3600.0)
 
     def validate(self) -> None:
         _check(self.quiet_seconds >= 0, "ingest.quiet_seconds", "must be >= 0")
+        _check(self.late_subtitle_timeout_seconds > 0, "ingest.late_subtitle_timeout_seconds", "must be > 0")
         _check(bool(self.account), "ingest.account", "must not be empty")
         _check(bool(re.fullmatch(r"[A-Za-z0-9_.\-]{3,50}", self.account)), "ingest.account",
                f"must be 3-50 letters, digits, '.', '_' or '-' (got {self.account!r})")

@@ -31,3 +31,12 @@ class IngestedFileRepository(BaseRepository[IngestedFile]):
 
     async def find_by_video(self, video_id: int) -> list[IngestedFile]:
         return await self.list({"video_id": video_id}, order_by="id")
+
+    async def in_folder(self, folder: str) -> list[IngestedFile]:
+        """Marks of files taken from inside ``folder`` (any depth), oldest first: a subtitle arriving after
+        its video looks for that video here. A prefix comparison rather than LIKE, so the ``_`` and ``%``
+        that folder names often hold need no escaping."""
+        prefix = folder.rstrip("/") + "/"
+        return self._rows(await self.db.fetch_all(
+            "SELECT * FROM ingested_files WHERE substr(source_path, 1, :n) = :prefix ORDER BY id",
+            {"n": len(prefix), "prefix": prefix}))

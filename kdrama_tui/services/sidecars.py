@@ -94,6 +94,26 @@ def _regular(path: Path) -> bool:
     return stat.S_ISREG(mode)
 
 
+def sidecar_tags(stem: str, name: str) -> list[str] | None:
+    """The tags of ``name`` when it is a sidecar of a video whose stem is ``stem``, else None.
+
+    ``("Name", "Name.kor.forced.srt")`` -> ``["kor", "forced"]``; ``("Name", "Name.srt")`` -> ``[]``;
+    ``("Name", "Name.v2.srt")`` -> None (``v2`` is not a tag). A metadata sidecar takes no tags. The one
+    rule both for sidecars found beside their video and for subtitles arriving after it (ingest.py).
+    """
+    suffix = Path(name).suffix.lower()
+    if (not is_sidecar_name(name) or len(name) < len(stem) + len(suffix) or name[len(stem)] != "."
+            or name[:len(stem)].casefold() != stem.casefold()):
+        return None
+    middle = name[len(stem) + 1:len(name) - len(suffix)]
+    if suffix == METADATA_EXTENSION:
+        return None if middle else []
+    tags = middle.split(".") if middle else []
+    if len(tags) > 3 or not all(_TAG.match(t) for t in tags):
+        return None  # e.g. Name.v2.srt: it belongs to Name.v2.mkv
+    return tags
+
+
 def find_sidecars(video: Path, names: list[str] | None = None) -> Sidecars:
     """The sidecars of ``video`` among the names in its folder (listed here unless given)."""
     if names is None:
@@ -105,22 +125,16 @@ def find_sidecars(video: Path, names: list[str] | None = None) -> Sidecars:
     subtitles: dict[str | None, tuple[int, SubtitleSidecar]] = {}
     metadata: Path | None = None
     for name in sorted(names):
-        suffix = Path(name).suffix.lower()
-        if (not is_sidecar_name(name) or name == video.name or len(name) < len(stem) + len(suffix)
-                or name[len(stem)] != "." or name[:len(stem)].casefold() != stem.casefold()):
+        if name == video.name or (tags := sidecar_tags(stem, name)) is None:
             continue
-        middle = name[len(stem) + 1:len(name) - len(suffix)]
         path = video.parent / name
         if not _regular(path):
             log.warning("sidecar %s is not a regular file (symlink, FIFO or device): skipped", path)
             continue
+        suffix = Path(name).suffix.lower()
         if suffix == METADATA_EXTENSION:
-            if not middle:
-                metadata = path
+            metadata = path
             continue
-        tags = middle.split(".") if middle else []
-        if len(tags) > 3 or not all(_TAG.match(t) for t in tags):
-            continue  # e.g. Name.v2.srt: it belongs to Name.v2.mkv
         if path.lstat().st_size > MAX_SUBTITLE_BYTES:
             log.warning("subtitle %s is larger than %d bytes: skipped", path, MAX_SUBTITLE_BYTES)
             continue

@@ -2,12 +2,15 @@
 
 The new WebVTT file and its media playlist are stored, then the master playlist is rewritten (a new object
 replacing the old one atomically) with every subtitle track the video has. The uploaded file is also kept
-as a ``subtitle_source`` beside the original, so a later re-transcode brings the track along.
+as a ``subtitle_source`` beside the original, so a later re-transcode brings the track along. With
+``replace=True`` the video's tracks and sources of the same language are dropped in the same step (the
+watch folder's late subtitles use it): the master then lists only the new one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import shutil
 from collections.abc import Mapping
@@ -27,6 +30,8 @@ from kdrama_tui.services.media.errors import MediaError, SubtitleError
 from kdrama_tui.services.media.transcoder import OutputFile, mpegts_start_offset, write_subtitle_tracks
 from kdrama_tui.storage import Storage
 
+log = logging.getLogger(__name__)
+
 _FORMAT_EXTENSIONS = {"srt": ".srt", "vtt": ".vtt", "ass": ".ass", "ssa": ".ssa", "sami": ".smi"}
 
 
@@ -35,6 +40,7 @@ class AddedTrack:
     language: str
     label: str
     path: str  # storage key of the .vtt
+    replaced: int = 0  # tracks of the same language it replaced (replace=True)
 
     def to_dict(self, video_id: int) -> dict[str, Any]:
         relative = self.path.split("/hls/", 1)[1]
@@ -54,7 +60,7 @@ class SubtitleTracks:
         self._locks: dict[int, asyncio.Lock] = {}
 
     async def add(self, video_id: int, data: bytes, *, filename: str = "", language: str | None,
-                  label: str | None) -> AddedTrack:
+                  label: str | None, replace: bool = False) -> AddedTrack:
         lang = subtitles.normalize_language(language)
         if not lang:
             raise ValidationError("lang must be a language tag such as ko, en or pt-BR", code="invalid_language")
@@ -75,9 +81,10 @@ class SubtitleTracks:
             data, extension = subtitles.render_webvtt(track.cues).encode("utf-8"), ".vtt"
         lock = self._locks.setdefault(video_id, asyncio.Lock())
         async with lock:
-            return await self._add_locked(video_id, track, data, extension)
+            return await self._add_locked(video_id, track, data, extension, replace)
 
-    async def _add_locked(self, video_id: int, track: subtitles.Track, data: bytes, extension: str) -> AddedTrack:
+    async def _add_locked(self, video_id: int, track: subtitles.Track, data: bytes, extension: str,
+                          replace: bool = False) -> AddedTrack:
         video = await self.db.repos.videos.get(video_id)
         files = await self.db.repos.video_files.find_by_video(video_id)
         master_row = next((f for f in files if f.file_type == "master_playlist"), None)
@@ -89,7 +96,9 @@ class SubtitleTracks:
         master_text = b"".join([chunk async for chunk in master_storage.read(master_row.file_path)]).decode("utf-8")
         variants = hls.parse_master_variants(master_text)
         existing = [f for f in files if f.file_type == "subtitle"]
-        taken = {PurePosixPath(f.file_path).stem for f in existing}
+        replaced = [f for f in files if replace and f.file_type in ("subtitle", "subtitle_source")
+                    and f.language == track.language]
+        taken = {PurePosixPath(f.file_path).stem for f in existing}  # the new track never reuses an old URL
         work = self.settings.work_dir / f"subtitle-{video_id}-{secrets.token_hex(4)}"
         (work / "hls").mkdir(parents=True)
         try:
@@ -100,7 +109,7 @@ class SubtitleTracks:
             (work / "source").write_bytes(data)
             entries = [hls.SubtitleTrack(uri=f.file_path[len(prefix):], language=f.language or "und",
                                          name=f.label or subtitles.language_name(f.language))
-                       for f in existing if f.file_path.endswith(".m3u8")]
+                       for f in existing if f.file_path.endswith(".m3u8") and f not in replaced]
             entries += [hls.SubtitleTrack(uri=o.path, language=o.language or "und", name=o.label or "")
                         for o in outputs if o.path.endswith(".m3u8")]
             (work / "hls" / "master.m3u8").write_text(hls.render_master(variants, entries), encoding="utf-8")
@@ -115,13 +124,23 @@ class SubtitleTracks:
             master = await master_storage.put_file(master_row.file_path, work / "hls" / "master.m3u8", move=True)
             async with self.db.transaction() as tx:
                 await tx.repos.video_files.create_many(rows)
+                for old in replaced:
+                    await tx.repos.video_files.delete(old.id)
                 await tx.repos.video_files.update(master_row.id, {"file_size": master.size,
                                                                   "checksum": master.sha256})
         finally:
             await asyncio.to_thread(shutil.rmtree, work, True)
+        for old in replaced:  # no row names them any more; a leftover object is harmless
+            try:
+                await self._storage(old).delete(old.file_path)
+            except Exception as exc:
+                log.warning("could not delete the replaced subtitle file %s: %s", old.file_path, exc)
         vtt = next(o for o in outputs if o.path.endswith(".vtt"))
-        added = AddedTrack(language=track.language or "und", label=track.label or "", path=prefix + vtt.path)
-        self.events.publish("video.updated", video_id=video_id, subtitle_added=added.language)
+        count = sum(1 for f in replaced if f.file_type == "subtitle" and f.file_path.endswith(".m3u8"))
+        added = AddedTrack(language=track.language or "und", label=track.label or "", path=prefix + vtt.path,
+                           replaced=count)
+        self.events.publish("video.updated", video_id=video_id, subtitle_added=added.language,
+                            subtitle_replaced=count)
         return added
 
     def _storage(self, row: VideoFile) -> Storage:
