@@ -151,6 +151,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     signing_keys = SigningKeys(db, events, master_key, timedelta(days=settings.security.signing_key_days))
     library = Library(db, storage, events)
     playback = PlaybackService(db, settings, storages, events)
+    media = MediaService(db, storage, storages, events, settings, binaries=binaries)
     return Services(
         settings=settings, db=db, events=events, storage=storage, storages=storages,
         accounts=accounts,
@@ -158,12 +159,12 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         tokens=TokenService(db, events, accounts, signing_keys, settings.security),
         backups=BackupService(settings, events),
         uploads=UploadService(db, library, events, settings),
-        media=MediaService(db, storage, storages, events, settings, binaries=binaries),
+        media=media,
         playback=playback,
         catalog=CatalogService(db, storages, events, playback),
         analytics=AnalyticsService(db, playback, settings.streaming.views_per_ip_per_minute, events),
         comments=CommentService(db, events, playback, max_length=settings.streaming.comment_max_length,
                                 per_ip_per_minute=settings.streaming.comments_per_ip_per_minute),
-        ingester=Ingester(settings, db, library, accounts, events, binaries),
+        ingester=Ingester(settings, db, library, accounts, events, binaries, media.tracks),
         orphans=OrphanSweeper(db, storages, events, grace=timedelta(hours=settings.storage.orphan_grace_hours)),
     )

@@ -61,8 +61,6 @@ from kdrama_tui.services.media.errors import SubtitleError
 from kdrama_tui.services.media.tracks import SubtitleTracks
 from kdrama_tui.services.openfiles import open_writers
 from kdrama_tui.services.sidecars import find_sidecars, is_sidecar_name, language_of, sidecar_tags
-from kdrama_tui.storage import Storage
-from kdrama_tui.storage.local import LocalStorage
 
 log = logging.getLogger(__name__)
 
@@ -277,27 +275,17 @@ def _read_subtitle(path: Path) -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()
 
 
-def _own_tracks(settings: Settings, db: Database, library: Library, events: EventBus,
-                binaries: Binaries) -> SubtitleTracks:
-    """Used when no ``SubtitleTracks`` is handed in: the same storages as ``build_storages`` makes them (local
-    always, plus the provider new files go to)."""
-    storages: dict[str, Storage] = {"local": LocalStorage(settings.media_root)}
-    storages[library.storage.provider] = library.storage
-    return SubtitleTracks(db, library.storage, storages, events, settings, binaries)
-
-
 class Ingester:
     """Watches ``settings.watch_dirs``; ``run()`` until cancelled or ``stop()``."""
 
     def __init__(self, settings: Settings, db: Database, library: Library, accounts: AccountService,
-                 events: EventBus, binaries: Binaries, *, tracks: SubtitleTracks | None = None) -> None:
+                 events: EventBus, binaries: Binaries, tracks: SubtitleTracks) -> None:
         self.settings = settings
         self.events = events
         self.importer = FileImporter(settings, db, library, accounts, events, binaries)
-        # Pass svc.media.tracks so an API upload and the folder never rewrite one master playlist at once
-        # (it serialises per video).
-        self.late = LateSubtitles(db, events, tracks or _own_tracks(settings, db, library, events, binaries),
-                                  settings.ingest.late_subtitle_timeout_seconds)
+        # The media service's tracks, so an API upload and the folder never rewrite one master playlist at
+        # once (it serialises per video).
+        self.late = LateSubtitles(db, events, tracks, settings.ingest.late_subtitle_timeout_seconds)
         self.quiet = settings.ingest.quiet_seconds
         self.tick = min(1.0, max(0.1, self.quiet / 4))
         # A lone subtitle looks for its video this often (a query; its video may come through another
