@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,10 @@ import pytest
 
 from kdrama_tui.config import Settings
 from kdrama_tui.events import Event
+from kdrama_tui.models import utcnow
 from kdrama_tui.server.app import create_app
 from kdrama_tui.services.container import Services, build_services
-from kdrama_tui.services.media.relay import FAST_SECONDS
+from kdrama_tui.services.media.relay import FAST_SECONDS, JobRelay
 from tests.media.test_workers import start_worker, stop
 from tests.support.media import accept, admin_user, make_clip
 
@@ -201,4 +203,63 @@ async def test_a_workers_failed_job_is_relayed_with_the_video_failure(
     finally:
         if worker is not None:
             stop(worker)
+        await svc.close()
+
+
+async def test_polls_tell_other_processes_jobs_from_this_processes_own(settings: Settings, episode: Path) -> None:
+    """Row changes made as the workers make them, polled one poll at a time: a job another worker ran entirely
+    between two polls is still announced, as is a cancellation made by another process (one poll late); a job
+    this process's worker ran between two polls is not, even when its row completes before this process
+    announced it."""
+    own, other = "server:1:aaaaaa", "elsewhere:2:bbbbbb"
+    svc = await build_services(server_settings(settings))
+
+    async def claim(worker_id: str, job_id: int) -> None:
+        async with svc.db.transaction() as tx:
+            job = await tx.repos.jobs.claim_next(worker_id, utcnow(), utcnow() + timedelta(minutes=5))
+            assert job is not None and job.id == job_id
+
+    async def complete(job_id: int, worker_id: str, video_id: int) -> None:
+        async with svc.db.transaction() as tx:
+            assert await tx.repos.jobs.finish_held(job_id, worker_id, {
+                "status": "completed", "progress": 100, "completed_at": utcnow(), "output_formats": ["180p"]})
+            await tx.repos.videos.update(video_id, {"status": "ready", "duration_seconds": 10})
+
+    try:
+        uid = await admin_user(svc)
+        with svc.events.subscription() as relay_inbox, svc.events.subscription() as inbox:
+            relay = JobRelay(svc.db, svc.events, own)
+            await relay.prime()
+            a, b, c = [await accept(svc, episode, uploader_id=uid, title=t) for t in "ABC"]
+            await relay.poll(relay_inbox)
+            await claim(other, a.job.id)
+            await complete(a.job.id, other, a.video.id)
+            await claim(own, b.job.id)
+            svc.events.publish("job.started", job_id=b.job.id, video_id=b.video.id, attempt=1, worker_id=own)
+            await complete(b.job.id, own, b.video.id)  # the local job.finished is not out yet
+            await claim(other, c.job.id)
+            assert await svc.db.repos.jobs.touch(c.job.id, other, utcnow(), utcnow() + timedelta(minutes=5), 40)
+            await relay.poll(relay_inbox)
+            svc.events.publish("job.finished", job_id=b.job.id, video_id=b.video.id, renditions=["180p"],
+                               duration=10.0, warnings=[])
+            svc.events.publish("video.ready", video_id=b.video.id)
+            async with svc.db.transaction() as tx:  # as MediaQueue.cancel does in another server process
+                assert await tx.repos.jobs.cancel(c.job.id, utcnow())
+                await tx.repos.videos.update(c.video.id, {"status": "failed"})
+            for _ in range(3):
+                await relay.poll(relay_inbox)
+            events = await drain_for(inbox, 0)
+        relayed_a = of_job(events, a.job.id, a.video.id)
+        assert [e.type for e in relayed_a] == ["job.started", "job.finished", "video.ready"]
+        assert relayed_a[1].data == {"job_id": a.job.id, "video_id": a.video.id, "renditions": ["180p"],
+                                     "duration": 10.0, "warnings": []}
+        assert [e.type for e in of_job(events, b.job.id, b.video.id)] == [
+            "job.started", "job.finished", "video.ready"]  # only the three this test published as the queue
+        relayed_c = of_job(events, c.job.id, c.video.id)
+        assert [(e.type, e.data) for e in relayed_c] == [
+            ("job.started", {"job_id": c.job.id, "video_id": c.video.id, "attempt": 1, "worker_id": other}),
+            ("job.progress", {"job_id": c.job.id, "video_id": c.video.id, "progress": 40}),
+            ("job.cancelled", {"job_id": c.job.id, "video_id": c.video.id}),
+            ("video.failed", {"video_id": c.video.id, "error": "transcoding was cancelled"})]
+    finally:
         await svc.close()
