@@ -56,7 +56,7 @@ class JobRelay:
         self._after = 0  # the highest job id seen
         self._running: dict[int, _Running] = {}
         self._queued: set[int] = set()
-        self._pending: dict[int, int] = {}  # finished unseen, or cancelled: job id -> polls waited
+        self._pending: set[int] = set()  # ended jobs to announce at the next poll unless this process did
         self._retries: dict[int, TranscodingJob] = {}  # retry_of_id -> the retry row
         self._local: dict[int, float] = {}  # job id -> when this process last announced it (monotonic)
         self._mine: set[int] = set()  # ids of the events the relay published, to tell them from local ones
@@ -64,12 +64,16 @@ class JobRelay:
     # ---- loop ------------------------------------------------------------------------------------------------
     async def run(self) -> None:
         with self.events.subscription() as inbox:
-            await self.prime()
+            primed = False
             while True:
                 try:
-                    await self.poll(inbox)
+                    if primed:
+                        await self.poll(inbox)
+                    else:
+                        await self.prime()
+                        primed = True
                 except Exception:
-                    log.exception("job relay: polling the queue failed; trying again")
+                    log.exception("job relay: reading the queue failed; trying again")
                 busy = bool(self._running or self._queued or self._pending)
                 await self._wait(inbox, FAST_SECONDS if busy else IDLE_SECONDS)
 
@@ -104,14 +108,15 @@ class JobRelay:
         for row in rows:
             if row.retry_of_id is not None:
                 self._retries[row.retry_of_id] = row
-        for job_id, waited in list(self._pending.items()):  # decided one poll after the change was seen
-            if waited >= 1:
-                del self._pending[job_id]
-                if job_id not in self._local:
+        for job_id in sorted(self._pending):  # seen ended at the previous poll
+            if job_id not in self._local:
+                try:
                     await self._announce_end(job_id, was_running=job_id in self._running)
-                self._running.pop(job_id, None)
-            else:
-                self._pending[job_id] = waited + 1
+                except Exception:
+                    log.exception("job relay: could not read job %d; trying again", job_id)
+                    continue
+            self._pending.discard(job_id)
+            self._running.pop(job_id, None)
         ended = [job_id for job_id in [*self._running, *self._queued]
                  if job_id not in self._pending and (job_id not in seen or seen[job_id].status in _TERMINAL)]
         queued_before = self._queued
@@ -126,7 +131,11 @@ class JobRelay:
             elif row.id not in self._running and row.id not in queued_before and row.id not in self._pending:
                 ended.append(row.id)  # queued and finished between two polls
         for job_id in ended:
-            await self._on_ended(job_id, job_id in self._running)
+            try:
+                await self._on_ended(job_id, job_id in self._running)
+            except Exception:
+                log.exception("job relay: could not read job %d; trying again", job_id)
+                self._pending.add(job_id)
 
     def _on_running(self, row: TranscodingJob, taken: float) -> None:
         if row.worker_id == self.own_worker_id:
@@ -158,11 +167,11 @@ class JobRelay:
             await self._announce_end(job_id, was_running=was_running, job=job)
             self._running.pop(job_id, None)
         else:  # this process may be about to announce it itself
-            self._pending[job_id] = 0
+            self._pending.add(job_id)
 
     async def _announce_end(self, job_id: int, *, was_running: bool, job: TranscodingJob | None = None) -> None:
         job = job or await self.db.repos.jobs.find_by_id(job_id)
-        if job is None:
+        if job is None or job.status not in _TERMINAL:
             return
         video = await self.db.repos.videos.find_by_id(job.video_id)
         if not was_running and job.started_at is not None:  # it ran to its end between two polls
