@@ -7,6 +7,7 @@ real subprocess on the same database and data folder.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -98,8 +99,11 @@ async def test_a_worker_processes_job_events_reach_the_server_bus_once_and_refre
         await svc.start_background(queue=False, ingest=False, schedules=False)  # the relay, no local worker
         assert await relay_running(svc)
         client = await aiohttp_client(create_app(svc))
+        uid = await admin_user(svc)
+        key, _ = await svc.accounts.issue_api_key(uid, "dashboard")
+        dashboard = await client.ws_connect("/api/admin/events", headers={"X-API-Key": key})
         with svc.events.subscription() as inbox:
-            accepted = await accept(svc, episode, uploader_id=await admin_user(svc))
+            accepted = await accept(svc, episode, uploader_id=uid)
             video_id, job_id = accepted.video.id, accepted.job.id
             master = f"/hls/{video_id}/master.m3u8"
             before = await client.get(master)  # caches the video as "processing" for cache_seconds
@@ -112,10 +116,17 @@ async def test_a_worker_processes_job_events_reach_the_server_bus_once_and_refre
             assert (await after.text()).startswith("#EXTM3U")
             events += await drain_for(inbox, 3 * FAST_SECONDS + 0.5)
         assert stop(worker) == 0
+        streamed: list[Event] = []  # what the dashboard's live stream carried meanwhile
+        while not any(e.type == "video.ready" and e.data["video_id"] == video_id for e in streamed):
+            item = json.loads((await dashboard.receive(timeout=10)).data)
+            if item["kind"] == "event":
+                streamed.append(Event(item["type"], item["data"], item["id"], item["ts"]))
+        await dashboard.close()
 
         mine = of_job(events, job_id, video_id)
         progress = assert_one_run(mine)
         assert progress and 0 < progress[-1] <= 99, progress
+        assert [(e.type, e.data) for e in of_job(streamed, job_id, video_id)] == [(e.type, e.data) for e in mine]
         assert f":{worker.pid}:" in mine[0].data["worker_id"]  # announced as the worker's, not this process's
         job = await svc.db.repos.jobs.get(job_id)
         assert job.status == "completed"

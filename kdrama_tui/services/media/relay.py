@@ -9,9 +9,10 @@ tell a relayed event from a local one.
 
 It never speaks for this process: a job leased by the local worker is skipped, and so is any job the local
 bus already announced (the relay listens to the bus; a local ``job.started``/``finished``/``failed``/
-``cancelled``/``retry_scheduled`` marks the job as this process's). A cancellation and a failure the relay
-did not see coming (the job was never seen running elsewhere) are relayed one poll late, because this
-process may announce them itself a moment after the row changes.
+``cancelled``/``retry_scheduled`` marks the job as this process's). A failure or a cancellation is relayed
+one poll late: this process may be about to announce it itself (it writes the row first, then publishes).
+A job that ran to its end between two polls is still announced, started and all, but its ``job.started``
+has no ``worker_id`` (the finished row no longer names its worker).
 
 Polls every ``FAST_SECONDS`` while another process runs a job or one is queued, else every
 ``IDLE_SECONDS``; a local ``job.queued`` wakes it early.
