@@ -186,6 +186,19 @@ class TranscodingJobRepository(BaseRepository[TranscodingJob]):
             "lease_expires_at = NULL WHERE id = :id AND status IN ('queued', 'processing') RETURNING *",
             {"id": job_id, "now": now}))
 
+    async def relay_snapshot(self, after_id: int) -> list[TranscodingJob]:
+        """What the job relay compares between polls: every queued or running job plus any newer one (a job
+        that ran to its end between two polls). Partial rows: the columns the relay needs, from the status
+        index and the primary key."""
+        return self._rows(await self.db.fetch_all(
+            "SELECT id, video_id, status, worker_id, progress, attempt, started_at, retry_of_id, run_after "
+            "FROM transcoding_jobs WHERE status IN ('queued', 'processing') OR id > :after ORDER BY id",
+            {"after": after_id}))
+
+    async def max_id(self) -> int:
+        row = await self.db.fetch_one("SELECT MAX(id) AS m FROM transcoding_jobs")
+        return int(row["m"]) if row and row["m"] is not None else 0
+
     async def set_priority(self, job_id: int, priority: int) -> TranscodingJob | None:
         return self._row(await self.db.fetch_one(
             "UPDATE transcoding_jobs SET priority = :p WHERE id = :id AND status = 'queued' RETURNING *",

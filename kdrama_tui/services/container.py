@@ -25,6 +25,7 @@ from kdrama_tui.services.crypto import load_or_create_master_key
 from kdrama_tui.services.ingest import Ingester
 from kdrama_tui.services.library import Library
 from kdrama_tui.services.media.binaries import find_binaries
+from kdrama_tui.services.media.relay import JobRelay
 from kdrama_tui.services.media.service import MediaService
 from kdrama_tui.services.orphans import OrphanSweeper
 from kdrama_tui.services.playback import PlaybackService
@@ -89,6 +90,7 @@ class Services:
         """Start the long-running parts (transcode queue, watch folders, periodic cleanups, backups)."""
         await self.tokens.prepare()  # a lost or swapped master key stops start-up here, loudly
         self.spawn("playback.invalidation", self.playback.watch_events)
+        self.spawn("media.relay", JobRelay(self.db, self.events, self.media.queue.worker_id).run)
         self.spawn("analytics.writer", self.analytics.run)
         self.spawn("catalog.backfill", self.catalog.backfill_search)
         if schedules:
