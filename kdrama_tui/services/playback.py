@@ -3,10 +3,11 @@
 Per video the service caches a :class:`VideoAccess` (visibility, status, owner, the storage provider of its
 HLS files, its subtitle and image files) and the text of every playlist served, pre-split for token
 insertion (:mod:`kdrama_tui.services.hls_text`). Entries are dropped when the video changes: directly by
-the catalog in this process, and through the event bus for everything else (``video.*``, ``job.*``). A
-time-to-live (``streaming.cache_seconds``) bounds staleness for changes made by another process (a
-``kdrama-tui worker``), whose events this process never sees. A generation counter stops a load that
-raced with an invalidation from caching what it read before the change.
+the catalog in this process, and through the event bus for everything else (``video.*``, ``job.*``; a
+``kdrama-tui worker``'s job events arrive through the job relay, ``services/media/relay.py``). A
+time-to-live (``streaming.cache_seconds``) bounds staleness for what no event announces (an edit made
+with the CLI, say). A generation counter stops a load that raced with an invalidation from caching what
+it read before the change.
 """
 
 from __future__ import annotations
