@@ -85,7 +85,8 @@ async def test_accepted_original_becomes_a_ready_hls_video(svc: Services, clips:
     assert work_dirs(svc) == []  # nothing left in the scratch space
 
 
-@pytest.mark.parametrize("kind,reason", [("text", "not a readable media file"), ("jpeg", "not a video file"),
+@pytest.mark.parametrize("kind,reason", [("text", "not a readable media file"),
+                                         ("jpeg", "not a video container we accept"),
                                          ("nomoov", "not a readable media file"), ("truncated", "truncated")])
 async def test_bad_originals_fail_without_retries(svc: Services, clips: dict[str, Path], kind: str,
                                                   reason: str) -> None:

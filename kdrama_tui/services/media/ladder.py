@@ -3,8 +3,9 @@
 One decode feeds a ``split`` filter, one branch per rendition (PERFORMANCE.md: 1.25-1.5x faster than a run
 per rendition). Keyframes are forced every ``segment_seconds`` on a constant frame rate (``fps`` filter, GOP of
 exactly fps x segment, no scene-cut keyframes), so every rendition has its segment boundaries at the same
-instants and players can switch between them. The argv is built with ffmpeg-python, inputs are ``file:``
-URLs limited to the ``file`` protocol, and it is executed without a shell.
+instants and players can switch between them. The argv is built with ffmpeg-python, inputs are opened with
+the options of :mod:`kdrama_tui.services.media.inputs` (``file:`` only, container demuxers only), and it is
+executed without a shell.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import ffmpeg
 
+from kdrama_tui.services.media.inputs import input_options, input_url
 from kdrama_tui.services.media.probe import MediaInfo
 
 MAX_FRAME_RATE = Fraction(60)
@@ -131,8 +133,8 @@ def plan_ladder(info: MediaInfo, rungs: list[dict[str, Any]], *, segment_seconds
 
 
 def input_stream(path: Path, info: MediaInfo, **options: Any) -> Any:
-    """An ffmpeg-python input for an untrusted file: ``file:`` URL, file protocol only, probed demuxer."""
-    return ffmpeg.input(f"file:{path}", protocol_whitelist="file", f=info.format_name, **options)
+    """An ffmpeg-python input for an untrusted file: ``file:`` URL, whitelists, the probed demuxer."""
+    return ffmpeg.input(input_url(path), **input_options(info.format_name), **options)
 
 
 def build_ladder_argv(ffmpeg_bin: str, source: Path, info: MediaInfo, plan: LadderPlan, out_dir: Path) -> list[str]:

@@ -2,8 +2,10 @@
 
 With ffprobe the answer comes from its JSON; without it, from the stream summary ``ffmpeg -i`` prints (the
 imageio-ffmpeg wheel ships ffmpeg alone). Both produce the same :class:`MediaInfo`. Inputs are untrusted:
-they are opened with the ``file:`` protocol only, and containers that can point at other files or URLs
-(playlists, concat lists) or are not media (text shown as "tty", still images) are refused.
+they are opened with the options of :mod:`kdrama_tui.services.media.inputs` (``file:`` protocol only, container
+demuxers only), so playlists, concat lists and other formats that point at further files or URLs are refused
+before anything but the input is opened. The probe is killed after ``PROBE_TIMEOUT`` seconds (reading a
+header takes milliseconds), and that is reported as a bad input.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from kdrama_tui.services.media.binaries import Binaries
-from kdrama_tui.services.media.errors import InputError
+from kdrama_tui.services.media.errors import FFmpegError, InputError
+from kdrama_tui.services.media.inputs import input_argv, refused_format
 from kdrama_tui.services.media.proc import run_capture
 
-# Demuxers that read other files or URLs, or that are not video at all.
+# Demuxers that read other files or URLs, or that are not video at all. The format whitelist keeps them out
+# already; this list also checks what an ffprobe that ignored it would report.
 REFUSED_FORMATS = frozenset({
     "hls", "applehttp", "concat", "ffconcat", "dash", "mpd", "sdp", "rtp", "rtsp", "tty", "lavfi", "ffmetadata",
     "image2", "image2pipe", "png_pipe", "jpeg_pipe", "webp_pipe", "gif_pipe", "bmp_pipe", "svg_pipe", "srt",
@@ -30,7 +34,7 @@ TEXT_SUBTITLE_CODECS = frozenset({
     "subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text", "sami", "microdvd", "subviewer", "subviewer1",
     "jacosub", "realtext", "stl", "pjs", "mpl2", "vplayer", "eia_608",
 })
-PROBE_TIMEOUT = 60.0
+PROBE_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -248,11 +252,20 @@ async def probe(binaries: Binaries, path: Path, *, name: str = "the original") -
     """Probe an untrusted file; raise InputError when it is not a playable video."""
     if not path.is_file() or path.stat().st_size == 0:
         raise InputError(f"{name} is empty or missing")
-    target = f"file:{path}"
     if binaries.ffprobe:
-        code, out, err = await run_capture(
-            [binaries.ffprobe, "-v", "error", "-protocol_whitelist", "file", "-print_format", "json",
-             "-show_format", "-show_streams", target], time_limit=PROBE_TIMEOUT)
+        argv = [binaries.ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
+                *input_argv(path)]
+    else:
+        argv = [binaries.ffmpeg, "-hide_banner", "-nostdin", *input_argv(path)]
+    try:
+        code, out, err = await run_capture(argv, time_limit=PROBE_TIMEOUT)
+    except FFmpegError:
+        raise InputError(f"{name} could not be probed within {PROBE_TIMEOUT:.0f} s (the probe was stopped); "
+                         "it is damaged or not a video container we accept") from None
+    text = err.decode("utf-8", "replace")
+    if (refused := refused_format(text, name)) is not None:
+        raise refused
+    if binaries.ffprobe:
         if code != 0:
             raise InputError(f"{name} is not a readable media file ({_last_error_line(err, path)})")
         try:
@@ -260,10 +273,6 @@ async def probe(binaries: Binaries, path: Path, *, name: str = "the original") -
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{name} could not be probed ({exc})") from None
     else:
-        _code, _out, err = await run_capture(
-            [binaries.ffmpeg, "-hide_banner", "-nostdin", "-protocol_whitelist", "file", "-i", target],
-            time_limit=PROBE_TIMEOUT)
-        text = err.decode("utf-8", "replace")
         if "Input #0" not in text:  # ffmpeg always exits 1 here (no output); the banner tells success
             raise InputError(f"{name} is not a readable media file ({_last_error_line(err, path)})")
         info = parse_ffmpeg_banner(text)

@@ -3,7 +3,8 @@
 The poster is the most representative frame (ffmpeg's ``thumbnail`` filter, which skips black and
 transition frames) of a short window about 10% into the video, reached by a fast input seek. The sprite is a
 grid of small frames taken from keyframes only (``-skip_frame nokey``: PERFORMANCE.md measured 0.39 s vs
-4.8 s for a full decode of 60 s), with a WebVTT track whose cues point into it (``sprite.jpg#xywh=x,y,w,h``).
+4.8 s for a full decode of 60 s; decoders that cannot skip, such as Theora, fall back to a full decode), with a
+WebVTT track whose cues point into it (``sprite.jpg#xywh=x,y,w,h``).
 """
 
 from __future__ import annotations
@@ -72,16 +73,27 @@ async def make_sprite(ffmpeg_bin: str, source: Path, info: MediaInfo, sprite: Pa
     """Write the sprite JPEG and its WebVTT thumbnail track (cue URIs are relative: ``sprite.jpg#xywh=``)."""
     assert info.video is not None
     layout = sprite_layout(info)
-    stream = (input_stream(source, info, skip_frame="nokey")[str(info.video.index)]
+    try:
+        await _run(_sprite_argv(ffmpeg_bin, source, info, layout, sprite, keyframes_only=True), sprite,
+                   "preview sprite", nice)
+    except FFmpegError:  # some decoders (Theora) refuse to skip frames: decode them all instead
+        await _run(_sprite_argv(ffmpeg_bin, source, info, layout, sprite, keyframes_only=False), sprite,
+                   "preview sprite", nice)
+    vtt.write_text(render_sprite_vtt(layout, info.duration, sprite.name), encoding="utf-8")
+    return layout
+
+
+def _sprite_argv(ffmpeg_bin: str, source: Path, info: MediaInfo, layout: SpriteLayout, sprite: Path, *,
+                 keyframes_only: bool) -> list[str]:
+    assert info.video is not None
+    options = {"skip_frame": "nokey"} if keyframes_only else {}
+    stream = (input_stream(source, info, **options)[str(info.video.index)]
               .filter("fps", fps=f"1/{layout.interval:g}", round="down", eof_action="pass")
               .filter("scale", layout.tile_width, layout.tile_height).filter("setsar", "1")
               .filter("tile", f"{layout.columns}x{layout.rows}"))
-    argv = (ffmpeg.output(stream, f"file:{sprite}", vframes=1, f="image2", update=1, **{"q:v": 5})
+    return (ffmpeg.output(stream, f"file:{sprite}", vframes=1, f="image2", update=1, **{"q:v": 5})
             .global_args("-hide_banner", "-nostdin", "-v", "error")
             .compile(cmd=ffmpeg_bin, overwrite_output=True))
-    await _run(argv, sprite, "preview sprite", nice)
-    vtt.write_text(render_sprite_vtt(layout, info.duration, sprite.name), encoding="utf-8")
-    return layout
 
 
 def render_sprite_vtt(layout: SpriteLayout, duration: float, sprite_name: str) -> str:

@@ -21,6 +21,7 @@ from kdrama_tui.config import TranscodeSettings
 from kdrama_tui.services.media import hls, subtitles
 from kdrama_tui.services.media.binaries import Binaries
 from kdrama_tui.services.media.errors import FFmpegError, InputError, MediaError, SubtitleError
+from kdrama_tui.services.media.inputs import input_argv
 from kdrama_tui.services.media.ladder import LadderPlan, build_ladder_argv, plan_ladder
 from kdrama_tui.services.media.probe import MediaInfo, SubtitleStream, probe
 from kdrama_tui.services.media.proc import run_capture, run_ffmpeg
@@ -184,9 +185,8 @@ class LocalServerTranscoder(Transcoder):
 
     async def _embedded(self, source: Path, info: MediaInfo, stream: SubtitleStream) -> list[subtitles.Track]:
         code, data, err = await run_capture(
-            [self.binaries.ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-protocol_whitelist", "file",
-             "-f", info.format_name, "-i", f"file:{source}", "-map", f"0:{stream.index}", "-c:s", "srt",
-             "-f", "srt", "pipe:1"], time_limit=600)
+            [self.binaries.ffmpeg, "-hide_banner", "-nostdin", "-v", "error", *input_argv(source, info.format_name),
+             "-map", f"0:{stream.index}", "-c:s", "srt", "-f", "srt", "pipe:1"], time_limit=600)
         if code != 0:
             tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or ["unknown error"]
             raise SubtitleError(f"could not be extracted ({tail[0]})")
@@ -213,8 +213,8 @@ class LocalServerTranscoder(Transcoder):
 
 async def mpegts_start_offset(ffmpeg_bin: str, segment: Path) -> int:
     """MPEG-TS timestamps do not start at 0; WebVTT maps cue time 0 to this 90 kHz value (X-TIMESTAMP-MAP)."""
-    _code, _out, err = await run_capture([ffmpeg_bin, "-hide_banner", "-nostdin", "-protocol_whitelist", "file",
-                                          "-i", f"file:{segment}"], time_limit=60)
+    _code, _out, err = await run_capture([ffmpeg_bin, "-hide_banner", "-nostdin", *input_argv(segment, "mpegts")],
+                                         time_limit=60)
     for line in err.decode("utf-8", "replace").splitlines():
         if "start:" in line:
             try:
