@@ -178,13 +178,15 @@ class OrphanSweeper:
                  storage.provider, found.files, found.size, modified.isoformat(timespec="seconds"))
 
     async def sweep_and_publish(self) -> SweepReport:
-        """One sweep, told to the log and the event bus (the background task's pass)."""
+        """One sweep, told to the log, and to the event bus when it removed or failed something (a clean pass
+        at every start-up would only crowd the dashboard's recent events)."""
         report = await self.sweep()
         log.info("orphan sweep: removed %d folder(s), %d bytes; kept %d unreferenced folder(s) younger than the "
                  "grace period; %d failure(s)", report.folders, report.bytes, len(report.too_recent),
                  len(report.failed))
-        self.events.publish("storage.orphans_swept", folders=report.folders, bytes=report.bytes,
-                            kept_recent=len(report.too_recent), failed=len(report.failed))
+        if report.folders or report.failed:
+            self.events.publish("storage.orphans_swept", folders=report.folders, bytes=report.bytes,
+                                kept_recent=len(report.too_recent), failed=len(report.failed))
         return report
 
     async def run(self) -> None:

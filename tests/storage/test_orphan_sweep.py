@@ -118,6 +118,10 @@ async def test_local_sweep_removes_only_old_unreferenced_folders(svc: Services, 
     again = await OrphanSweeper(svc.db, svc.storages, svc.events, grace=timedelta(0)).sweep()
     assert sorted(f.prefix for f in again.removed) == sorted([fresh, moved_in])
     assert local_folders(svc) == {referenced, "originals/notes/"}
+    # A pass that finds nothing says so in the log only, not on the dashboard's event stream.
+    with svc.events.subscription() as events:
+        clean = await svc.orphans.sweep_and_publish()
+        assert clean.folders == 0 and events.empty()
 
 
 async def test_a_row_committed_after_the_listing_keeps_its_folder(svc: Services, tmp_path: Path) -> None:
