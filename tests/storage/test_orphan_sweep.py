@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from kdrama_tui.config import ConfigError, Settings, load_settings
@@ -26,8 +25,8 @@ from kdrama_tui.services.library import SubtitleSidecar
 from kdrama_tui.services.metadata import VideoMetadata
 from kdrama_tui.services.orphans import OrphanSweeper
 from kdrama_tui.storage import Storage
-from tests.support.postgres import free_port
 from tests.support.s3 import S3Bucket
+from tests.support.serve import ServeProcess, process_env
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = 24 * 3600
@@ -191,58 +190,18 @@ def test_grace_is_a_validated_setting(tmp_path: Path) -> None:
 
 # ---- real processes ------------------------------------------------------------------------------------
 
-def process_env(settings: Settings, **extra: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "KDRAMA_DATA_DIR": str(settings.data_dir),
-            "KDRAMA_DATABASE_URL": settings.database_url, "KDRAMA_INGEST_ENABLED": "false",
-            "KDRAMA_BACKUP_ENABLED": "false", "KDRAMA_SECURITY_BCRYPT_ROUNDS": "4", **extra}
-
-
 def cli(settings: Settings, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "kdrama_tui", *args], env=process_env(settings, **extra),
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
-class Server:
-    def __init__(self, settings: Settings, log: Path) -> None:
-        self.settings, self.log, self.port = settings, log, free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    async def start(self, **extra: str) -> None:
-        env = process_env(self.settings, KDRAMA_SERVER_PORT=str(self.port), **extra)
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "kdrama_tui", "serve"], env=env, cwd=ROOT,
-                                         stdout=log, stderr=log)
-        async with aiohttp.ClientSession() as http:
-            for _ in range(600):
-                assert self.proc.poll() is None, f"server exited: {self.log.read_text()[-2000:]}"
-                try:
-                    async with http.get(f"http://127.0.0.1:{self.port}/healthz") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise AssertionError("server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
-
 @pytest.fixture
-def server(settings: Settings, tmp_path: Path) -> Iterator[Server]:
-    process = Server(settings, tmp_path / "server.log")
+def server(settings: Settings, tmp_path: Path) -> Iterator[ServeProcess]:
+    process = ServeProcess(settings, tmp_path / "server.log")
     try:
         yield process
     finally:
-        if process.proc is not None and process.proc.poll() is None:
-            process.proc.kill()
-            process.proc.wait(timeout=10)
+        process.kill()
 
 
 async def until(check: Callable[[], bool | Awaitable[bool]], what: str, seconds: float = 60) -> None:
@@ -255,7 +214,7 @@ async def until(check: Callable[[], bool | Awaitable[bool]], what: str, seconds:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def test_server_start_sweeps_old_orphans(settings: Settings, server: Server, tmp_path: Path) -> None:
+async def test_server_start_sweeps_old_orphans(settings: Settings, server: ServeProcess, tmp_path: Path) -> None:
     settings.security.bcrypt_rounds = 4
     svc = await build_services(settings)
     try:
@@ -277,7 +236,7 @@ async def test_server_start_sweeps_old_orphans(settings: Settings, server: Serve
     assert (settings.media_root / referenced / "subtitles" / "00.srt").exists()
 
 
-async def test_sigkill_between_move_and_commit_then_sweep(settings: Settings, server: Server,
+async def test_sigkill_between_move_and_commit_then_sweep(settings: Settings, server: ServeProcess,
                                                           tmp_path: Path) -> None:
     source = write(tmp_path / "episode.mkv", os.urandom(3 * 1024 * 1024 + 17))
     source_sha = hashlib.sha256(source.read_bytes()).hexdigest()

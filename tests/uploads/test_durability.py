@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,52 +17,15 @@ from tusclient.uploader import Uploader
 
 from kdrama_tui.config import Settings
 from kdrama_tui.services.container import build_services
-from tests.support.postgres import free_port
+from tests.support.serve import ServeProcess
 from tests.support.uploads import chunks_of, files_under, sha256, write_random_file
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class ServerProcess:
-    def __init__(self, settings: Settings, log: Path) -> None:
-        self.settings = settings
-        self.port = free_port()
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "KDRAMA_DATA_DIR": str(self.settings.data_dir),
-               "KDRAMA_DATABASE_URL": self.settings.database_url, "KDRAMA_SERVER_PORT": str(self.port),
-               "KDRAMA_INGEST_ENABLED": "false", "KDRAMA_BACKUP_ENABLED": "false"}
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "kdrama_tui", "serve"], env=env, cwd=ROOT,
-                                         stdout=log, stderr=log)
-        async with aiohttp.ClientSession() as session:
-            for _ in range(300):
-                if self.proc.poll() is not None:
-                    raise AssertionError(f"server exited: {self.log.read_text()[-2000:]}")
-                try:
-                    async with session.get(self.url + "/healthz") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise AssertionError("server did not start")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-
 @pytest.fixture
-def server(settings: Settings, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(settings, tmp_path / "server.log")
+def server(settings: Settings, tmp_path: Path) -> Iterator[ServeProcess]:
+    process = ServeProcess(settings, tmp_path / "server.log")
     try:
         yield process
     finally:
@@ -122,7 +81,7 @@ async def wait_for_bytes_in_flight(http: aiohttp.ClientSession, url: str, header
     raise AssertionError("the server never reported bytes in flight")
 
 
-async def test_sigkill_mid_chunk_then_resume(settings: Settings, server: ServerProcess, api_key: str,
+async def test_sigkill_mid_chunk_then_resume(settings: Settings, server: ServeProcess, api_key: str,
                                              http: aiohttp.ClientSession, tmp_path: Path) -> None:
     source = tmp_path / "episode.mkv"
     source_sha = write_random_file(source, 6 * 1024 * 1024 + 333)
@@ -178,7 +137,7 @@ async def test_sigkill_mid_chunk_then_resume(settings: Settings, server: ServerP
     assert await stored_original_sha256(settings, upload["id"]) == source_sha
 
 
-async def test_sigkill_mid_tus_patch_then_tuspy_resumes(settings: Settings, server: ServerProcess, api_key: str,
+async def test_sigkill_mid_tus_patch_then_tuspy_resumes(settings: Settings, server: ServeProcess, api_key: str,
                                                         http: aiohttp.ClientSession, tmp_path: Path) -> None:
     source = tmp_path / "episode.mp4"
     source_sha = write_random_file(source, 5 * 1024 * 1024 + 77)
