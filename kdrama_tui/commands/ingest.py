@@ -6,6 +6,9 @@ Files are moved into storage like the watch folder does, or copied with ``--copy
 lies inside a watch folder moves to that folder's ``failed/`` with its reason, as the watcher would;
 elsewhere it is left where it is. A file another process still holds open for writing is not taken.
 
+A subtitle file given on its own (``ingest Show.S01E03.en.srt``) is attached to the ready video imported
+earlier from its folder under the same name, as the watch folder does with a late subtitle.
+
 Exit status: 0 when every file is in the library afterwards (imported now, or already there), 1 when any
 file was refused or nothing was found.
 """
@@ -22,7 +25,7 @@ from pathlib import Path
 from kdrama_tui.commands.common import CommandError, run_with_services
 from kdrama_tui.services.container import Services
 from kdrama_tui.services.importer import FAILED_DIR, IngestOutcome
-from kdrama_tui.services.ingest import is_partial_name
+from kdrama_tui.services.ingest import LateOutcome, is_partial_name
 from kdrama_tui.services.openfiles import open_writers
 from kdrama_tui.services.sidecars import is_sidecar_name
 
@@ -76,6 +79,20 @@ def _describe(outcome: IngestOutcome) -> str:
         f" (moved to {outcome.moved_to})" if outcome.moved_to else "")
 
 
+def _describe_subtitle(path: Path, outcome: LateOutcome) -> str:
+    if outcome.status == "attached":
+        return f"attached   {path} -> video {outcome.video_id} (subtitle track)"
+    if outcome.status == "already_attached":
+        return f"already in {path} (video {outcome.video_id}, attached before)"
+    if outcome.status == "waiting":
+        return f"waiting    {path}: {outcome.reason}; run this again once it plays"
+    return f"failed     {path}: {outcome.reason}" + (f" (moved to {outcome.moved_to})" if outcome.moved_to else "")
+
+
+def _lone_subtitle(path: Path) -> bool:
+    return is_sidecar_name(path.name) and path.is_file() and not path.is_symlink()
+
+
 def run(args: argparse.Namespace) -> int:
     # Each file's outcome is printed below; the services' own warnings would only repeat it.
     logging.getLogger("kdrama_tui").setLevel(logging.ERROR)
@@ -85,6 +102,18 @@ def run(args: argparse.Namespace) -> int:
         failures: list[str] = []
         imported = 0
         for given in args.paths:
+            if _lone_subtitle(Path(given)):
+                path = Path(given).absolute()
+                watch_root = next((r for r in watch_roots if path.resolve().is_relative_to(r)), None)
+                outcome = await svc.ingester.late.handle(
+                    path.resolve() if watch_root else path, None if args.copy else watch_root,
+                    waited=float("inf"), keep=args.copy)
+                print(_describe_subtitle(path, outcome), flush=True)
+                if outcome.status in ("attached", "already_attached"):
+                    imported += 1
+                else:
+                    failures.append(f"{path.name}: {outcome.reason}")
+                continue
             files, problems = _candidates(Path(given).absolute())
             failures.extend(problems)
             for problem in problems:

@@ -140,13 +140,17 @@ class LateSubtitles:
         self.tracks = tracks
         self.timeout = timeout
 
-    async def handle(self, path: Path, root: Path, waited: float) -> LateOutcome:
-        """Attach ``path`` if its video is ready; ``waited`` is how long it has been alone so far."""
+    async def handle(self, path: Path, root: Path | None, waited: float, *, keep: bool = False) -> LateOutcome:
+        """Attach ``path`` if its video is ready; ``waited`` is how long it has been alone so far.
+
+        ``root`` is the watch folder whose ``failed/`` takes a refused file (None: leave it where it is, as
+        ``kdrama-tui ingest`` does outside watch folders); ``keep`` leaves an attached file in place
+        (``ingest --copy``)."""
         data, sha256 = await asyncio.to_thread(_read_subtitle, path)
         mark = await self.db.repos.ingested_files.find(sha256, str(path))
         if mark is not None and mark.video_id is not None \
                 and await self.db.repos.videos.find_by_id(mark.video_id) is not None:
-            return self._already(path, mark.video_id, sha256)
+            return self._already(path, mark.video_id, sha256, keep)
         found = await self._match(path)
         if found is None:
             if waited < self.timeout:
@@ -183,7 +187,7 @@ class LateSubtitles:
         files = await self.db.repos.video_files.find_by_video(video.id, "subtitle_source")
         if any(f.checksum == sha256 for f in files):  # attached before a crash that came before the mark
             await self._record(path, sha256, len(data), video.id)
-            return self._already(path, video.id, sha256)
+            return self._already(path, video.id, sha256, keep)
         try:
             added = await self.tracks.add(video.id, data, filename=path.name, language=language, label=label,
                                           replace=True)
@@ -194,8 +198,9 @@ class LateSubtitles:
         except ValidationError as exc:
             return await self.fail(path, root, exc.message, video.id)
         await self._record(path, sha256, len(data), video.id)
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()  # stored as the video's subtitle_source: the folder empties, as for an import
+        if not keep:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()  # stored as the video's subtitle_source: the folder empties, as for an import
         verb = "replaced the" if added.replaced else "added a"
         log.info("subtitle %s %s %s track of video %d %r", path, verb, added.language, video.id, video.title)
         self.events.publish("ingest.ingested", path=str(path), name=path.name, video_id=video.id,
@@ -227,20 +232,22 @@ class LateSubtitles:
             "season": video_mark.season if video_mark else None,
             "episode": video_mark.episode if video_mark else None})
 
-    def _already(self, path: Path, video_id: int, sha256: str) -> LateOutcome:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+    def _already(self, path: Path, video_id: int, sha256: str, keep: bool = False) -> LateOutcome:
+        if not keep:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
         log.info("subtitle %s was already attached to video %d", path, video_id)
         self.events.publish("ingest.duplicate", path=str(path), name=path.name, video_id=video_id,
                             sha256=sha256, already_ingested=True)
         return LateOutcome("already_attached", video_id=video_id)
 
-    async def fail(self, path: Path, root: Path, reason: str, video_id: int | None = None) -> LateOutcome:
+    async def fail(self, path: Path, root: Path | None, reason: str, video_id: int | None = None) -> LateOutcome:
         moved_to = None
-        try:
-            moved_to = await asyncio.to_thread(move_to_failed, path, root, reason)
-        except OSError as exc:
-            log.error("could not move %s to %s/: %s", path, FAILED_DIR, exc)
+        if root is not None:
+            try:
+                moved_to = await asyncio.to_thread(move_to_failed, path, root, reason)
+            except OSError as exc:
+                log.error("could not move %s to %s/: %s", path, FAILED_DIR, exc)
         log.warning("subtitle %s not attached: %s", path, reason)
         self.events.publish("ingest.failed", path=str(path), name=path.name, reason=reason, video_id=video_id,
                             moved_to=str(moved_to) if moved_to else None)

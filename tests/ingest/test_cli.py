@@ -13,6 +13,8 @@ import pytest
 
 from kdrama_tui.config import Settings, load_settings
 from kdrama_tui.db import open_database
+from kdrama_tui.services.container import build_services
+from tests.ingest.test_late_subtitles import ENGLISH, pipeline_settings
 from tests.support.ingest import fast_settings, make_clip, run_cli, sha256_of
 
 
@@ -141,3 +143,50 @@ async def test_a_file_we_may_not_read_is_refused_with_its_reason(
     assert parked.exists() and stat.S_IMODE(parked.stat().st_mode) == stat.S_IMODE(0o600 if user else 0)
     assert "permission denied" in parked.with_name(parked.name + ".error.txt").read_text()
     assert [v.title for v in await all_videos(settings)] == ["Open"]
+
+
+async def test_a_subtitle_given_alone_is_attached_to_its_video(settings: Settings, tmp_path: Path) -> None:
+    """`ingest Show.S01E03.en.srt` after `ingest Show.S01E03.mp4`: the subtitle becomes a track of that video
+    once it plays; before that, and for a name that matches nothing, a clear non-zero answer, file kept."""
+    pipeline_settings(settings)
+    drop = tmp_path / "drop"
+    clip = make_clip(drop / "Crash Landing S01E03.mp4", tone=540, seconds=2.0)
+    assert run_cli(settings, "ingest", str(clip)).returncode == 0
+    english = drop / "Crash Landing S01E03.en.srt"
+    english.write_text(ENGLISH, encoding="utf-8")
+
+    early = run_cli(settings, "ingest", str(english))
+    assert early.returncode == 1 and "waiting" in early.stdout and "finish processing" in early.stdout
+    assert english.exists()
+
+    svc = await build_services(settings)
+    try:
+        assert await svc.media.queue.run_until_idle() == 1
+        (video,) = await svc.db.repos.videos.list()
+        assert video.status == "ready"
+    finally:
+        await svc.close()
+
+    attached = run_cli(settings, "ingest", str(english))
+    assert attached.returncode == 0, attached.stderr
+    assert f"attached   {english} -> video {video.id}" in attached.stdout
+    assert not english.exists(), "moved into storage, as an imported sidecar is"
+    korean = drop / "Crash Landing S01E03.ko.srt"
+    korean.write_text("1\n00:00:00,000 --> 00:00:01,000\n안녕하세요\n", encoding="utf-8")
+    copied = run_cli(settings, "ingest", "--copy", str(korean))
+    assert copied.returncode == 0, copied.stderr
+    assert korean.exists(), "--copy leaves the file"
+    lonely = drop / "Someone Else S01E01.en.srt"
+    lonely.write_text(ENGLISH, encoding="utf-8")
+    unmatched = run_cli(settings, "ingest", str(lonely))
+    assert unmatched.returncode == 1 and "no video matched" in one_error_line(unmatched)
+    assert lonely.exists(), "outside a watch folder a refused file stays where it is"
+
+    svc = await build_services(settings)
+    try:
+        tracks = await svc.db.repos.video_files.find_by_video(video.id, "subtitle")
+        assert sorted({t.language for t in tracks}) == ["en", "ko"]
+        master = (svc.settings.media_root / "videos" / str(video.id) / "hls" / "master.m3u8").read_text()
+        assert 'LANGUAGE="en"' in master and 'LANGUAGE="ko"' in master
+    finally:
+        await svc.close()
