@@ -115,7 +115,9 @@ class StorageSettings:
         self.multipart_chunk_size = _size("storage.multipart_chunk_size", self.multipart_chunk_size)
         _check(self.multipart_chunk_size >= 5 * 1024**2, "storage.multipart_chunk_size",
                "must be at least 5MiB (S3's minimum part size)")
-        _check(0 <= self.orphan_grace_hours <= 24 * 365, "storage.orphan_grace_hours", "must be 0-8760")
+        # At least an hour: the grace is what keeps a hand-off in flight (file stored, rows not yet committed)
+        # from being swept; `storage sweep --grace-hours 0` is the explicit way to go lower.
+        _check(1 <= self.orphan_grace_hours <= 24 * 365, "storage.orphan_grace_hours", "must be 1-8760")
         if self.provider != "local":
             _check(bool(self.bucket), "storage.bucket", f"is required for provider {self.provider!r}")
             _check(bool(self.access_key and self.secret_key), "storage.access_key",

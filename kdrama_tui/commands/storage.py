@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import timedelta
 
 from kdrama_tui.commands.common import CommandError, run_with_services
 from kdrama_tui.config import STORAGE_PROVIDERS
@@ -29,6 +30,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "sweep", help="delete originals/ folders that no video references (left by a crash during a hand-off) "
                       "once older than storage.orphan_grace_hours")
     sweep.add_argument("--dry-run", action="store_true", help="list what would be deleted, delete nothing")
+    sweep.add_argument("--grace-hours", type=float, default=None, metavar="H",
+                       help="delete unreferenced folders older than H hours instead of storage.orphan_grace_hours "
+                            "(0: all of them; only when no upload or import is running)")
+    sweep.add_argument("--force", action="store_true",
+                       help="sweep even when most folders are unreferenced (the storage looks like another "
+                            "database's)")
     sweep.set_defaults(handler=sweep_storage)
 
 
@@ -71,13 +78,19 @@ def migrate_storage(args: argparse.Namespace) -> int:
 
 
 def sweep_storage(args: argparse.Namespace) -> int:
+    if args.grace_hours is not None and args.grace_hours < 0:
+        raise CommandError("--grace-hours must be 0 or more")
+
     async def work(svc: Services) -> int:
-        report = await svc.orphans.sweep(dry_run=args.dry_run)
+        grace = None if args.grace_hours is None else timedelta(hours=args.grace_hours)
+        report = await svc.orphans.sweep(dry_run=args.dry_run, force=args.force, grace=grace)
+        if report.refused:
+            raise CommandError(f"deleted nothing: {report.refused}")
         verb = "would remove" if report.dry_run else "removed"
         for found in report.removed:
             print(f"{verb} {found.provider} {found.prefix} ({found.files} files, {found.size} bytes, "
                   f"last written {found.modified.isoformat(timespec='seconds')})")
-        hours = svc.settings.storage.orphan_grace_hours
+        hours = svc.settings.storage.orphan_grace_hours if args.grace_hours is None else args.grace_hours
         print(f"{verb} {report.folders} orphaned folder(s), {report.bytes} bytes; {len(report.too_recent)} "
               f"unreferenced folder(s) younger than {hours:g} h kept")
         if report.failed:

@@ -7,6 +7,11 @@ into (in that order: a hand-off that commits meanwhile is seen as referenced), a
 folders last written longer ago than ``storage.orphan_grace_hours``. The grace is what keeps a hand-off in
 flight in this or another process (a CLI ingest) safe; the database is asked once more right before each
 delete. Only folder names the library makes (32 hex digits) are considered.
+
+Orphans come from crashes, so there are few. When the database references no original at all, or more
+than a tenth of the folders (and more than a handful) are unreferenced, the storage most likely belongs to
+another database (a wrong ``database.url``, a fresh PostgreSQL before the data was moved, an older
+backup restored): the sweep then deletes nothing and says why, unless forced.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ log = logging.getLogger(__name__)
 ROOT = "originals/"
 _FOLDER = re.compile(r"^[0-9a-f]{32}$")  # uuid4().hex, as Library.accept_original names them
 SWEEP_INTERVAL_SECONDS = 6 * 3600
+SUSPICIOUS_SHARE = 0.10  # of all folders unreferenced: more looks like another database, not a crash
+SUSPICIOUS_COUNT = 3  # ... as long as there are more than this many (a small library has few folders)
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class SweepReport:
     removed: list[OrphanFolder] = field(default_factory=list)  # or, on a dry run, would be removed
     too_recent: list[OrphanFolder] = field(default_factory=list)  # unreferenced but within the grace period
     failed: list[tuple[str, str, str]] = field(default_factory=list)  # (provider, prefix, why)
+    refused: str | None = None  # why nothing was considered (the storage looks like another database's)
 
     @property
     def folders(self) -> int:
@@ -55,6 +63,22 @@ class SweepReport:
     @property
     def bytes(self) -> int:
         return sum(f.size for f in self.removed)
+
+
+def _suspicious(referenced: set[str], listed: list[tuple[Storage, dict[str, _Folder]]]) -> str | None:
+    """Why these folders look like another database's library rather than a few crash leftovers, or None."""
+    names = {name for _storage, folders in listed for name in folders}
+    unreferenced = names - referenced
+    if not unreferenced:
+        return None
+    if not referenced:
+        return (f"no video in this database references any of the {len(names)} folder(s) under {ROOT}: is "
+                f"database.url the database this storage belongs to? (`storage sweep --force` deletes them)")
+    if len(unreferenced) > SUSPICIOUS_COUNT and len(unreferenced) > SUSPICIOUS_SHARE * len(names):
+        return (f"{len(unreferenced)} of {len(names)} folders under {ROOT} are unreferenced, far more than "
+                f"crashes leave: is database.url the database this storage belongs to? "
+                f"(`storage sweep --force` deletes them)")
+    return None
 
 
 @dataclass
@@ -107,8 +131,10 @@ class OrphanSweeper:
         self.events = events
         self.grace = grace
 
-    async def sweep(self, *, dry_run: bool = False) -> SweepReport:
-        """One pass over every configured storage; ``dry_run`` reports what it would delete and deletes nothing."""
+    async def sweep(self, *, dry_run: bool = False, force: bool = False,
+                    grace: timedelta | None = None) -> SweepReport:
+        """One pass over every configured storage; ``dry_run`` reports what it would delete and deletes nothing;
+        ``force`` skips the another-database check; ``grace`` overrides the configured grace period."""
         report = SweepReport(dry_run=dry_run)
         listed: list[tuple[Storage, dict[str, _Folder]]] = []
         for storage in list(self.storages.values()):
@@ -121,7 +147,11 @@ class OrphanSweeper:
             return report
         referenced = {path.split("/")[1] async for path in self.db.repos.video_files.paths_starting(ROOT)
                       if path.count("/") >= 2}
-        cutoff = utcnow() - self.grace
+        report.refused = None if force else _suspicious(referenced, listed)
+        if report.refused is not None:
+            log.error("orphan sweep: deleting nothing: %s", report.refused)
+            return report
+        cutoff = utcnow() - (self.grace if grace is None else grace)
         for storage, folders in listed:
             for name, folder in sorted(folders.items()):
                 if name in referenced:
@@ -184,9 +214,10 @@ class OrphanSweeper:
         log.info("orphan sweep: removed %d folder(s), %d bytes; kept %d unreferenced folder(s) younger than the "
                  "grace period; %d failure(s)", report.folders, report.bytes, len(report.too_recent),
                  len(report.failed))
-        if report.folders or report.failed:
+        if report.folders or report.failed or report.refused:
             self.events.publish("storage.orphans_swept", folders=report.folders, bytes=report.bytes,
-                                kept_recent=len(report.too_recent), failed=len(report.failed))
+                                kept_recent=len(report.too_recent), failed=len(report.failed),
+                                refused=report.refused)
         return report
 
     async def run(self) -> None:

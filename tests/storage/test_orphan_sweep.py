@@ -179,11 +179,55 @@ async def test_s3_sweep_removes_only_old_unreferenced_folders(settings: Settings
         await svc.close()
 
 
+async def test_a_library_that_looks_like_another_databases_is_never_swept(
+        settings: Settings, tmp_path: Path) -> None:
+    """The storage of a real library, opened with a fresh database (a wrong database.url, PostgreSQL before the
+    data moved): the automatic sweep and the CLI delete nothing and say why; only --force deletes."""
+    settings.security.bcrypt_rounds = 4
+    svc = await build_services(settings)
+    try:
+        library = [await accept(svc, tmp_path, f"show{n}") for n in range(5)]
+        for prefix in library:
+            age_local(svc.storages["local"], prefix, 9 * DAY)
+        # The same storage with a different, empty database:
+        await svc.db.execute("DELETE FROM video_files")
+        with svc.events.subscription() as events:
+            report = await svc.orphans.sweep_and_publish()
+            event = events.get_nowait()
+        assert report.folders == 0 and report.refused and "database.url" in report.refused
+        assert event.type == "storage.orphans_swept" and event.data["refused"] == report.refused
+        assert local_folders(svc) == set(library)
+    finally:
+        await svc.close()
+    refused = cli(settings, "storage", "sweep", "--grace-hours", "0")
+    assert refused.returncode == 1 and "deleted nothing" in refused.stderr and "--force" in refused.stderr
+    forced = cli(settings, "storage", "sweep", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "removed 5 orphaned folder(s)" in forced.stdout
+
+
+async def test_many_unreferenced_folders_beside_referenced_ones_are_not_swept(svc: Services, tmp_path: Path) -> None:
+    """An older backup restored over a newer library: most folders unreferenced -> nothing deleted."""
+    local = svc.storages["local"]
+    kept = await accept(svc, tmp_path, "old")
+    newer = [await plant(local, tmp_path) for _ in range(4)]
+    for prefix in [kept, *newer]:
+        age_local(local, prefix, 9 * DAY)
+    report = await svc.orphans.sweep()
+    assert report.refused and "4 of 5" in report.refused and report.folders == 0
+    assert local_folders(svc) == {kept, *newer}
+    # A few crash leftovers in a bigger library are what the sweep is for.
+    more = [await accept(svc, tmp_path, f"more{n}") for n in range(40)]
+    report = await svc.orphans.sweep()
+    assert report.refused is None and sorted(f.prefix for f in report.removed) == sorted(newer)
+    assert local_folders(svc) == {kept, *more}
+
+
 def test_grace_is_a_validated_setting(tmp_path: Path) -> None:
     env = {"KDRAMA_DATA_DIR": str(tmp_path)}
     assert load_settings(env=env).storage.orphan_grace_hours == 24.0
-    assert load_settings(env={**env, "KDRAMA_STORAGE_ORPHAN_GRACE_HOURS": "0.5"}).storage.orphan_grace_hours == 0.5
-    for bad in ("-1", "soon", "9000"):
+    assert load_settings(env={**env, "KDRAMA_STORAGE_ORPHAN_GRACE_HOURS": "1.5"}).storage.orphan_grace_hours == 1.5
+    for bad in ("-1", "0", "0.5", "soon", "9000"):
         with pytest.raises(ConfigError, match=r"storage\.orphan_grace_hours"):
             load_settings(env={**env, "KDRAMA_STORAGE_ORPHAN_GRACE_HOURS": bad})
 
@@ -285,12 +329,12 @@ async def test_sigkill_between_move_and_commit_then_sweep(settings: Settings, se
     server.stop()
     assert (settings.media_root / leftover).exists(), "within the grace period the leftover is kept"
 
-    dry = cli(settings, "storage", "sweep", "--dry-run", KDRAMA_STORAGE_ORPHAN_GRACE_HOURS="0")
+    dry = cli(settings, "storage", "sweep", "--dry-run", "--grace-hours", "0")
     assert dry.returncode == 0, dry.stderr
     assert f"would remove local {leftover} (1 files, {source.stat().st_size} bytes" in dry.stdout
     assert (settings.media_root / leftover).exists()
 
-    swept = cli(settings, "storage", "sweep", KDRAMA_STORAGE_ORPHAN_GRACE_HOURS="0")
+    swept = cli(settings, "storage", "sweep", "--grace-hours", "0")
     assert swept.returncode == 0, swept.stderr
     assert f"removed local {leftover}" in swept.stdout and "removed 1 orphaned folder(s)" in swept.stdout
 
@@ -305,7 +349,7 @@ async def test_sigkill_between_move_and_commit_then_sweep(settings: Settings, se
         assert path is not None and hashlib.sha256(path.read_bytes()).hexdigest() == source_sha
     finally:
         await svc.close()
-    again = cli(settings, "storage", "sweep", KDRAMA_STORAGE_ORPHAN_GRACE_HOURS="0")
+    again = cli(settings, "storage", "sweep", "--grace-hours", "0")
     assert again.returncode == 0 and "removed 0 orphaned folder(s)" in again.stdout
 
 
