@@ -3,6 +3,7 @@ databases; one real Chromium page on another origin uploads with fetch() (prefli
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 from collections.abc import AsyncIterator
@@ -20,7 +21,7 @@ from tusclient.uploader import Uploader
 from kdrama_tui.config import load_settings
 from kdrama_tui.db import open_database
 from kdrama_tui.db.migrate import apply_migrations, available_migrations
-from kdrama_tui.errors import ConfigError, ValidationError
+from kdrama_tui.errors import ConfigError, Conflict, InsufficientStorage, ValidationError
 from kdrama_tui.services.container import Services
 from tests.support.browser import CHROMIUM_ARGS
 from tests.support.uploads import Account, original_bytes, random_bytes, upload_folders
@@ -190,6 +191,67 @@ async def preflight(client: TestClient, path: str, origin: str, method: str = "P
     return await client.options(path, headers={
         "Origin": origin, "Access-Control-Request-Method": method,
         "Access-Control-Request-Headers": "tus-resumable,upload-offset,content-type,x-api-key"})
+
+
+async def test_a_length_sent_while_another_patch_streams_changes_nothing(svc: Services, vip: Account) -> None:
+    """A retry with Upload-Length arriving while the first PATCH still streams is refused as busy and must
+    not fix a length under that PATCH (which would leave more bytes than the upload's length)."""
+    user = await svc.db.repos.users.find_by_id(vip.user_id)
+    assert user is not None
+    upload = await svc.uploads.create(user, filename="a.mp4", total_size=None, protocol="tus")
+    halfway = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield b"x" * 1000
+        halfway.set()
+        await go_on.wait()
+        yield b"y" * 1000
+
+    async def no_body() -> AsyncIterator[bytes]:
+        return
+        yield b""
+
+    streaming = asyncio.create_task(svc.uploads.append(user, upload.token, offset=0, body=slow_body(),
+                                                       content_length=None, checksum=None))
+    await halfway.wait()
+    with pytest.raises(Conflict) as busy:
+        await svc.uploads.append(user, upload.token, offset=0, body=no_body(), content_length=0, checksum=None,
+                                 upload_length=500)
+    assert busy.value.code == "upload_busy"
+    go_on.set()
+    await streaming
+    row = await svc.db.repos.uploads.get(upload.id)
+    assert (row.total_size, row.bytes_received, row.status) == (None, 2000, "uploading")
+    # The real length, declared by the next PATCH, completes it.
+    done = await svc.uploads.append(user, upload.token, offset=2000, body=no_body(), content_length=0,
+                                    checksum=None, upload_length=2000)
+    assert done.total_size == 2000 and done.bytes_received == 2000
+
+
+async def test_a_deferred_upload_cannot_write_into_space_others_reserved(svc: Services, vip: Account) -> None:
+    """Deferred uploads reserve nothing at creation, so each of their bodies is checked against the free space
+    left after what unfinished uploads of known length reserved: 507, nothing kept, then it goes on."""
+    user = await svc.db.repos.users.find_by_id(vip.user_id)
+    assert user is not None
+    free = svc.uploads.store.free_bytes()
+    svc.settings.uploads.max_size = 1 << 62
+    svc.settings.uploads.max_chunk_size = 1 << 40
+    svc.settings.uploads.free_space_margin = 0
+    deferred = await svc.uploads.create(user, filename="live.mp4", total_size=None, protocol="tus")
+    big = await svc.uploads.create(user, filename="big.mkv", total_size=free - (64 << 20), protocol="tus")
+
+    async def body(data: bytes) -> AsyncIterator[bytes]:
+        yield data
+
+    with pytest.raises(InsufficientStorage):  # refused before a byte is read
+        await svc.uploads.append(user, deferred.token, offset=0, body=body(b""), content_length=256 << 20,
+                                 checksum=None)
+    assert (await svc.db.repos.uploads.get(deferred.id)).bytes_received == 0
+    await svc.uploads.abort(user, big.id)
+    done = await svc.uploads.append(user, deferred.token, offset=0, body=body(b"z" * 5000), content_length=5000,
+                                    checksum=None)
+    assert done.bytes_received == 5000
 
 
 async def test_preflight_from_an_allowed_origin_only(svc: Services, client: TestClient, vip: Account) -> None:

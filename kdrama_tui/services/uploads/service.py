@@ -159,7 +159,8 @@ class UploadService:
             raise
         self.events.publish("upload.created", upload_id=upload.id, user_id=user.id, filename=upload.filename,
                             total_size=total_size, protocol=protocol)
-        log.info("upload %d created by user %d: %d bytes via %s", upload.id, user.id, total_size, protocol)
+        log.info("upload %d created by user %d: %s via %s", upload.id, user.id,
+                 "length deferred" if total_size is None else f"{total_size} bytes", protocol)
         return upload
 
     def _check_total_size(self, total_size: Any) -> None:
@@ -300,6 +301,21 @@ class UploadService:
         if offset != upload.bytes_received:
             raise Conflict(f"Upload-Offset {offset} does not match the upload's offset {upload.bytes_received}",
                            code="offset_mismatch", details={"offset": upload.bytes_received})
+        # Claimed first: a length declared by a PATCH that is then refused as busy must not change the
+        # upload under the PATCH that is streaming.
+        if not self.inflight.claim(upload.id, TUS_STREAM, verified=upload.bytes_received, total=upload.total_size):
+            raise Conflict("another PATCH for this upload is in progress", code="upload_busy")
+        try:
+            upload = await self._patch_claimed(upload, offset, body, content_length, checksum, upload_length)
+        finally:
+            self.inflight.release(upload.id, TUS_STREAM)
+        if upload.total_size is not None and upload.bytes_received == upload.total_size:
+            upload = await self.complete(user, upload.id)
+        return upload
+
+    async def _patch_claimed(self, upload: Upload, offset: int, body: AsyncIterator[bytes],
+                             content_length: int | None, checksum: tuple[str, bytes] | None,
+                             upload_length: int | None) -> Upload:
         if upload_length is not None:
             upload = await self.declare_length(upload, upload_length)
         deferred = upload.total_size is None
@@ -318,32 +334,28 @@ class UploadService:
         if len(upload.uploaded_chunks) >= self.limits.max_chunks and remaining > 0:
             raise TooLarge(f"this upload already has {self.limits.max_chunks} parts; send larger PATCH bodies",
                            code="too_many_parts")
-        if not self.inflight.claim(upload.id, TUS_STREAM, verified=upload.bytes_received, total=upload.total_size):
-            raise Conflict("another PATCH for this upload is in progress", code="upload_busy")
+        if deferred:
+            # Nothing was reserved for it at creation: each body must fit beside what others reserved.
+            await self._check_disk(min(remaining, self.limits.max_chunk_size) if content_length is None
+                                   else content_length)
+        algorithm = checksum[0] if checksum else "sha256"
         try:
-            algorithm = checksum[0] if checksum else "sha256"
-            try:
-                part = await self._receive(upload, TUS_STREAM, body, limit=min(remaining, self.limits.max_chunk_size),
-                                           algorithms=(algorithm,), keep_partial=checksum is None)
-            except BodyTooLong:
-                raise TooLarge(f"{past_end} or uploads.max_chunk_size; nothing of this request was kept",
-                               code=past_code, details={"offset": upload.bytes_received}) from None
-            except StreamInterrupted:
-                raise ValidationError("the body ended early; with Upload-Checksum nothing of it was kept",
-                                      code="incomplete_body") from None
-            if checksum is not None and not hmac.compare_digest(part.digests[algorithm], checksum[1]):
-                await self.store.discard(part)
-                raise ChecksumMismatch("the body does not match Upload-Checksum; nothing was kept", status=460)
-            if part.size == 0:
-                await self.store.discard(part)
-            else:
-                number = max(upload.uploaded_chunks) + 1 if upload.uploaded_chunks else 0
-                upload = (await self._record(upload, number, part, tus_offset=offset)).upload
-        finally:
-            self.inflight.release(upload.id, TUS_STREAM)
-        if upload.total_size is not None and upload.bytes_received == upload.total_size:
-            upload = await self.complete(user, upload.id)
-        return upload
+            part = await self._receive(upload, TUS_STREAM, body, limit=min(remaining, self.limits.max_chunk_size),
+                                       algorithms=(algorithm,), keep_partial=checksum is None)
+        except BodyTooLong:
+            raise TooLarge(f"{past_end} or uploads.max_chunk_size; nothing of this request was kept",
+                           code=past_code, details={"offset": upload.bytes_received}) from None
+        except StreamInterrupted:
+            raise ValidationError("the body ended early; with Upload-Checksum nothing of it was kept",
+                                  code="incomplete_body") from None
+        if checksum is not None and not hmac.compare_digest(part.digests[algorithm], checksum[1]):
+            await self.store.discard(part)
+            raise ChecksumMismatch("the body does not match Upload-Checksum; nothing was kept", status=460)
+        if part.size == 0:
+            await self.store.discard(part)
+            return upload
+        number = max(upload.uploaded_chunks) + 1 if upload.uploaded_chunks else 0
+        return (await self._record(upload, number, part, tus_offset=offset)).upload
 
     async def declare_length(self, upload: Upload, length: int) -> Upload:
         """tus creation-defer-length: fix a deferred upload's length, once and for all.
@@ -421,6 +433,9 @@ class UploadService:
                 if tus_offset is not None and row.bytes_received != tus_offset:
                     raise Conflict("the upload moved on meanwhile", code="offset_mismatch",
                                    details={"offset": row.bytes_received})
+                if row.total_size is not None and row.bytes_received + part.size > row.total_size:
+                    raise TooLarge("the body goes past Upload-Length; nothing of this request was kept",
+                                   code="exceeds_upload_length", details={"offset": row.bytes_received})
                 if existing is not None:  # a row left in another status: replace it
                     await tx.repos.upload_chunks.delete(existing.id)
                 await tx.repos.upload_chunks.create({
