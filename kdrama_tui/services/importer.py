@@ -25,6 +25,7 @@ import os
 import secrets
 import stat
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path, PurePath
 from typing import Literal
 
@@ -218,9 +219,10 @@ class FileImporter:
                           move: bool = True) -> IngestOutcome:
         """Import ``path``; ``root`` is the folder its name is read relative to (show folders), and
         ``failed_root`` the watch folder whose ``failed/`` takes it when it is refused (None: leave it)."""
+        listed_at = utcnow()  # before the sidecars are listed: a subtitle arriving later was never offered
         sidecars = find_sidecars(path)
         try:
-            return await self._import(path, root, failed_root, sidecars, move)
+            return await self._import(path, root, failed_root, sidecars, move, listed_at)
         except _Skip as exc:
             log.warning("skipped %s: %s (never read)", path, exc)
             return IngestOutcome("skipped", path, reason=str(exc))
@@ -243,7 +245,7 @@ class FileImporter:
         return IngestOutcome("failed", path, reason=reason, moved_to=moved_to)
 
     async def _import(self, path: Path, root: Path | None, failed_root: Path | None, sidecars: Sidecars,
-                      move: bool) -> IngestOutcome:
+                      move: bool, listed_at: datetime) -> IngestOutcome:
         before = await asyncio.to_thread(_check_readable, path)
         fields: dict[str, object] = {}
         if sidecars.metadata is not None:
@@ -296,6 +298,9 @@ class FileImporter:
         await self.db.repos.ingested_files.record({
             "sha256": opened.sha256, "source_path": str(path), "file_size": opened.size,
             "video_id": accepted.video.id, "show_title": parsed.title, "season": season, "episode": episode,
+            # When its sidecars were listed, not when the (possibly long) import ended: a subtitle that
+            # arrived meanwhile was never offered, and the late-subtitle rule compares against this.
+            "ingested_at": listed_at,
         })
         if move:
             for sidecar in sidecars.paths:  # copied into storage with the video; the folder empties

@@ -9,7 +9,7 @@ import m3u8
 import pytest
 
 from kdrama_tui.config import Settings
-from kdrama_tui.services.container import Services
+from kdrama_tui.services.container import Services, build_services
 from tests.support.ingest import events, fast_settings, make_clip, start_watching, wait_until
 
 LADDER = [{"name": "90p", "height": 90, "video_bitrate": "120k", "audio_bitrate": "48k"}]
@@ -268,5 +268,33 @@ async def test_a_subtitle_left_over_from_the_import_is_not_taken_as_a_new_one(se
         assert (watch / "failed" / "Pair (2021).ko.smi").exists()
         (source,) = await svc.db.repos.video_files.find_by_video(video.id, "subtitle_source")
         assert source.file_path.endswith(".srt")
+    finally:
+        await svc.close()
+
+
+async def test_a_subtitle_arriving_during_its_videos_import_is_not_taken_for_a_leftover(
+        settings: Settings, tmp_path: Path) -> None:
+    """The import lists sidecars first and records the video last (after probing, hashing and storing): a
+    subtitle dropped in between was never offered, so it waits for the video instead of going to failed/."""
+    pipeline_settings(settings)
+    drop = tmp_path / "drop"
+    clip = make_clip(drop / "Vincenzo S01E02.mp4", tone=560)
+    subtitle = drop / "Vincenzo S01E02.en.srt"
+    svc = await build_services(settings)
+    try:
+        record = svc.db.repos.ingested_files.record
+
+        async def record_after_a_subtitle_arrived(data: dict) -> object:
+            await asyncio.sleep(0.05)  # ctime granularity
+            subtitle.write_text(ENGLISH, encoding="utf-8")  # arrives while the video is being imported
+            await asyncio.sleep(0.05)
+            return await record(data)
+
+        svc.db.repos.ingested_files.record = record_after_a_subtitle_arrived  # type: ignore[method-assign]
+        outcome = await svc.ingester.importer.import_file(clip, root=drop, failed_root=drop)
+        assert outcome.status == "ingested"
+        late = await svc.ingester.late.handle(subtitle, drop, waited=0.0)
+        assert late.status == "waiting" and "finish processing" in late.reason, late
+        assert subtitle.exists()
     finally:
         await svc.close()
