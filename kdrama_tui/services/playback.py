@@ -319,7 +319,7 @@ class PlaybackService:
 
         At most three ``lstat`` calls: no ``realpath`` of the whole path on every segment request."""
         if access.hls_root is None:
-            if self.storage(access).local_path(access.prefix) is None:
+            if self.storage(access).local_path(access.prefix.rstrip("/")) is None:
                 return None  # object storage
             raise NotFound("not found")
         parts = path.split("/")
