@@ -51,9 +51,15 @@ def _video_id(request: web.Request) -> int:
 async def hls_file(request: web.Request) -> web.StreamResponse:
     """A playlist, segment, subtitle or image of a video (private videos need ?token=)."""
     try:
+        video_id = _video_id(request)
+        # Legitimate names never need percent-encoding: an encoded slash, dot or NUL is an attack, not a file.
+        if "%" in request.rel_url.raw_path:
+            raise NotFound("not found")
+        raw = request.match_info["path"]
+        token = request.query.get("token") if request.query_string else None
         # The hot path, without a single await: a cached playlist of a cached video.
-        response = _cached_text(request)
-        return response if response is not None else await _serve(request)
+        response = _cached_text(request, video_id, raw, token)
+        return response if response is not None else await _serve(request, video_id, raw, token)
     except DomainError as exc:
         response = domain_error_response(exc)
         response.headers.update(cors_headers(request))
@@ -61,40 +67,23 @@ async def hls_file(request: web.Request) -> web.StreamResponse:
         return response
 
 
-def _token(request: web.Request) -> str | None:
-    return request.query.get("token") if request.query_string else None
-
-
-def _plain_path(request: web.Request) -> None:
-    # Legitimate names never need percent-encoding: an encoded slash, dot or NUL is an attack, not a file.
-    if "%" in request.rel_url.raw_path:
-        raise NotFound("not found")
-
-
-def _cached_text(request: web.Request) -> web.Response | None:
+def _cached_text(request: web.Request, video_id: int, path: str, token: str | None) -> web.Response | None:
     """The response for a playlist this process has in memory, or None to take the full path."""
     playback = services(request).playback
-    video_id = _video_id(request)
-    path = request.match_info["path"]
     cached = playback.fresh_text(video_id, path)  # only validated paths are ever cached
     if cached is None:
         return None
-    _plain_path(request)
-    token = _token(request)
     access = playback.authorize_cached(video_id, token)
     if access is None:
         return None
     return _text_response(request, access, path, cached, token)
 
 
-async def _serve(request: web.Request) -> web.StreamResponse:
-    video_id = _video_id(request)
-    _plain_path(request)
+async def _serve(request: web.Request, video_id: int, raw: str, token: str | None) -> web.StreamResponse:
     svc = services(request)
-    path = clean_hls_path(request.match_info["path"])
+    path = clean_hls_path(raw)
     if path is None:
         raise NotFound("not found")
-    token = _token(request)
     access = await svc.playback.authorize(video_id, token)
     try:
         return await _deliver(request, access, path, token)
@@ -109,8 +98,7 @@ async def _deliver(request: web.Request, access: VideoAccess, path: str, token: 
     svc = services(request)
     if is_rewritten_text(path):
         return _text_response(request, access, path, await svc.playback.text(access, path), token)
-    headers = {**(any_origin_cors(svc.settings.streaming) or cors_headers(request)),
-               "Content-Type": content_type(path),
+    headers = {**cors_headers(request), "Content-Type": content_type(path),
                "Cache-Control": _cache_control(svc.settings.streaming, access, path), **_FIXED}
     local = svc.playback.local_file(access, path)
     if local is not None:
