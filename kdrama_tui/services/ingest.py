@@ -520,14 +520,17 @@ class Ingester:
             try:
                 outcome = await self.importer.import_file(path, root=tracked.root, failed_root=tracked.root)
             except Exception as exc:
-                # Not the file's fault (database unreachable, disk full...): keep it where it is, try
-                # again later, and let the other files go on.
-                log.exception("importing %s failed; retrying in %.0f s", path, RETRY_SECONDS)
-                self.events.publish("ingest.failed", path=str(path), name=path.name, moved_to=None,
-                                    reason=f"{exc.__class__.__name__}: {exc}; retrying in {RETRY_SECONDS:.0f} s")
-                tracked.retry_at = time.monotonic() + RETRY_SECONDS
+                self._retry_later(path, tracked, exc, "importing")
                 continue
             self._settle(path, tracked, outcome, sidecars.paths)
+
+    def _retry_later(self, path: Path, tracked: _Tracked, exc: Exception, doing: str) -> None:
+        """Not the file's fault (database unreachable, disk full...): keep it where it is, try again later,
+        and let the other files go on."""
+        log.exception("%s %s failed; retrying in %.0f s", doing, path, RETRY_SECONDS)
+        self.events.publish("ingest.failed", path=str(path), name=path.name, moved_to=None,
+                            reason=f"{exc.__class__.__name__}: {exc}; retrying in {RETRY_SECONDS:.0f} s")
+        tracked.retry_at = time.monotonic() + RETRY_SECONDS
 
     async def _check_lone_subtitle(self, path: Path, tracked: _Tracked, now: float) -> None:
         if self._given_up.get(path) == tracked.signature or now < max(tracked.retry_at, tracked.next_lookup):
@@ -552,10 +555,7 @@ class Ingester:
         except IngestFailure as exc:
             outcome = await self.late.fail(path, tracked.root, str(exc))
         except Exception as exc:
-            log.exception("attaching subtitle %s failed; retrying in %.0f s", path, RETRY_SECONDS)
-            self.events.publish("ingest.failed", path=str(path), name=path.name, moved_to=None,
-                                reason=f"{exc.__class__.__name__}: {exc}; retrying in {RETRY_SECONDS:.0f} s")
-            tracked.retry_at = time.monotonic() + RETRY_SECONDS
+            self._retry_later(path, tracked, exc, "attaching subtitle")
             return
         if outcome.status == "waiting":
             if outcome.reason != tracked.waiting_reason:  # once per reason: it may wait for hours
