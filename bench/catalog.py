@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from kdrama_tui.config import load_settings  # noqa: E402
 from kdrama_tui.repositories.videos import search_columns  # noqa: E402
-from kdrama_tui.services.catalog import ANONYMOUS, Viewer  # noqa: E402
+from kdrama_tui.services.catalog.service import ANONYMOUS, Viewer  # noqa: E402
 from kdrama_tui.services.container import build_services  # noqa: E402
 
 BUDGET_MS = 50.0

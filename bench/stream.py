@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kdrama_tui.config import load_settings  # noqa: E402
+from kdrama_tui.repositories import repos_of  # noqa: E402
 from kdrama_tui.services.container import build_services  # noqa: E402
 from tests.support.nginx import PLAYLIST_CACHE, Nginx, free_port, proxy_block, static_block  # noqa: E402
 
@@ -89,18 +90,18 @@ async def _prepare(data_dir: Path) -> Fixture:
         user = await svc.accounts.create_user("bench", "bench@example.com", "bench password 123", "user")
         ids = []
         for public in (True, False):
-            video = await svc.db.repos.videos.create({"title": f"bench {public}", "uploader_user_id": user.id,
+            video = await repos_of(svc.db).videos.create({"title": f"bench {public}", "uploader_user_id": user.id,
                                                       "status": "processing", "is_public": public})
             folder = settings.media_root / "videos" / str(video.id) / "hls"
             _write_hls(folder)
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
                 rel = path.relative_to(folder).as_posix()
                 kind = "master_playlist" if rel == "master.m3u8" else "transcoded_720p"
-                await svc.db.repos.video_files.create({
+                await repos_of(svc.db).video_files.create({
                     "video_id": video.id, "file_type": kind, "storage_provider": "local",
                     "file_path": f"videos/{video.id}/hls/{rel}", "file_size": path.stat().st_size,
                     "checksum": hashlib.sha256(path.read_bytes()).hexdigest()})
-            await svc.db.repos.videos.update(video.id, {"status": "ready", "duration_seconds": 660})
+            await repos_of(svc.db).videos.update(video.id, {"status": "ready", "duration_seconds": 660})
             ids.append(video.id)
         token, _ = svc.playback.tokens.issue(ids[1])
         return Fixture(data_dir, ids[0], ids[1], token)

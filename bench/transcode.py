@@ -22,10 +22,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kdrama_tui.config import load_settings
+from kdrama_tui.media.ladder import build_ladder_argv, per_rendition_argvs, plan_ladder
+from kdrama_tui.media.probe import probe
+from kdrama_tui.repositories import repos_of
 from kdrama_tui.services.container import build_services
-from kdrama_tui.services.media.ladder import build_ladder_argv, per_rendition_argvs, plan_ladder
-from kdrama_tui.services.media.probe import probe
-from kdrama_tui.services.metadata import VideoMetadata
+from kdrama_tui.services.library.metadata import VideoMetadata
 
 
 def make_source(path: Path, seconds: int, size: str) -> None:
@@ -84,7 +85,7 @@ async def main() -> None:
             started = time.perf_counter()
             await svc.media.queue.run_until_idle()
             pipeline = time.perf_counter() - started
-            status = (await svc.db.repos.videos.list())[0].status
+            status = (await repos_of(svc.db).videos.list())[0].status
         finally:
             await svc.close()
         duration = info.duration

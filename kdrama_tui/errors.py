@@ -89,3 +89,7 @@ class InsufficientStorage(DomainError):
 
 class ConfigError(Exception):
     """A bad setting: the message is one line naming the setting and what is wrong."""
+
+
+class StartupError(Exception):
+    """The system could not start; the message is one line for the terminal."""

@@ -11,7 +11,7 @@ import asyncio
 
 from kdrama_tui.commands.common import settings_from
 from kdrama_tui.events import EventBus
-from kdrama_tui.services.backup import BackupService
+from kdrama_tui.services.backup.service import BackupService
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -11,7 +11,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from kdrama_tui.config import Settings, load_settings
-from kdrama_tui.services.container import Services, build_services
+from kdrama_tui.server.host import Host, Roles
+from kdrama_tui.services.container import Services
 
 
 class CommandError(Exception):
@@ -24,11 +25,14 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 @asynccontextmanager
 async def open_services(args: argparse.Namespace) -> AsyncIterator[Services]:
-    svc = await build_services(settings_from(args))
+    """The services for a one-shot command, built by the same host as ``serve``'s (nothing in background)."""
+    host = Host(settings_from(args), Roles.foreground())
+    await host.start()
     try:
-        yield svc
+        assert host.services is not None
+        yield host.services
     finally:
-        await svc.close()
+        await host.stop()
 
 
 def run_with_services(args: argparse.Namespace, work: Callable[[Services], Awaitable[Any]]) -> int:

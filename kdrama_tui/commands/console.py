@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from kdrama_tui.client import DEFAULT_URL
 from kdrama_tui.commands.common import CommandError
+from kdrama_tui.tui.client import DEFAULT_URL
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,8 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kdrama_tui.app import KdramaApp
-    from kdrama_tui.client import AdminClient
+    from kdrama_tui.tui.app import KdramaApp
+    from kdrama_tui.tui.client import AdminClient
 
     url = args.url or os.environ.get("KDRAMA_URL") or DEFAULT_URL
     if not url.startswith(("http://", "https://")):

@@ -24,8 +24,9 @@ import aiohttp
 
 from kdrama_tui.commands.common import CommandError, open_services
 from kdrama_tui.models import Video
+from kdrama_tui.repositories import repos_of
 from kdrama_tui.services.container import Services
-from kdrama_tui.services.importer import FAILED_DIR
+from kdrama_tui.services.ingest.importer import FAILED_DIR
 
 KO_SRT = """1
 00:00:00,000 --> 00:00:02,000
@@ -163,7 +164,7 @@ async def demo(svc: Services, *, time_limit: float = 1800.0, until: Literal["que
         progress: list[_Progress] = []
         for clip in clips:
             sha = await asyncio.to_thread(_sha256, clip)
-            existing = await svc.db.repos.videos.find_one_by(source_sha256=sha)
+            existing = await repos_of(svc.db).videos.find_one_by(source_sha256=sha)
             if existing is not None:
                 say(f"  {clip.name}: already in the library as video {existing.id}")
             else:
@@ -198,7 +199,7 @@ async def _wait(svc: Services, progress: list[_Progress], watch: Path, time_limi
     patience = svc.settings.ingest.quiet_seconds + 60  # how long a running server may take to notice a file
     while True:
         for item in progress:
-            item.video = await svc.db.repos.videos.find_one_by(source_sha256=item.sha256)
+            item.video = await repos_of(svc.db).videos.find_one_by(source_sha256=item.sha256)
             line = await _describe(svc, item, watch, server, patience)
             if line != item.line:
                 item.line = line
@@ -228,7 +229,7 @@ async def _describe(svc: Services, item: _Progress, watch: Path, server: bool, p
         return f"ready (video {video.id})"
     if video.status == "failed":
         return f"failed (video {video.id})"
-    jobs = await svc.db.repos.jobs.find_by_video(video.id)
+    jobs = await repos_of(svc.db).jobs.find_by_video(video.id)
     job = jobs[-1] if jobs else None
     if job is None or job.status == "queued":
         return f"imported as video {video.id} \"{video.title}\", queued for transcoding"

@@ -9,6 +9,7 @@ import signal
 from kdrama_tui.commands.common import CommandError, settings_from
 from kdrama_tui.commands.serve import restart_in_place
 from kdrama_tui.logbuffer import configure_logging
+from kdrama_tui.server.host import Host
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,12 +20,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)  # a bad setting stops here, before the screen is taken over
     # Textual is imported only by the commands that draw, so `serve` and the CLI never load it.
-    from kdrama_tui.app import KdramaApp
-    from kdrama_tui.embedded import EmbeddedSystem
+    from kdrama_tui.tui.app import KdramaApp
 
     configure_logging(to_stderr=False)  # log records go to the dashboard's Logs section, not the terminal
-    system = EmbeddedSystem(settings)
-    app = KdramaApp(system=system)
+    host = Host(settings)
+    app = KdramaApp(system=host)  # the dashboard starts the host in its own loop, on mount
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             await app.run_async()
         finally:
-            await system.stop()  # no-op when the app already stopped it on exit
+            await host.stop()  # no-op when the app already stopped it on exit
 
     asyncio.run(main())
     if app.restart_requested:  # a restore replaced the database: start over, terminal and all

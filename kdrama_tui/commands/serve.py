@@ -9,11 +9,10 @@ import os
 import signal
 import sys
 
-from kdrama_tui.commands.common import open_services
+from kdrama_tui.commands.common import CommandError, settings_from
+from kdrama_tui.errors import StartupError
 from kdrama_tui.logbuffer import configure_logging
-from kdrama_tui.server.app import bound_port, create_app, start_http
-from kdrama_tui.server.keys import RESTART_HOOK
-from kdrama_tui.services.server_lock import hold_server_lock
+from kdrama_tui.server.host import Host
 
 log = logging.getLogger("kdrama_tui")
 
@@ -25,7 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     configure_logging(to_stderr=True)  # stderr for the service manager; the buffer for attached consoles
-    if asyncio.run(serve(args)):
+    try:
+        restart = asyncio.run(serve(Host(settings_from(args))))
+    except StartupError as exc:
+        raise CommandError(str(exc)) from None
+    if restart:
         restart_in_place()
     return 0
 
@@ -37,30 +40,24 @@ def restart_in_place() -> None:
     os.execv(sys.executable, sys.orig_argv)  # noqa: S606 (our own command line, no shell)
 
 
-async def serve(args: argparse.Namespace) -> bool:
+async def serve(host: Host) -> bool:
     """Serve until SIGINT/SIGTERM; True when the server asked to be restarted (after a restore)."""
     restart = False
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    # The server lock lets `backup restore` see that this database is being served.
-    async with open_services(args) as svc, hold_server_lock(svc.settings):
-        app = create_app(svc)
 
-        def request_restart() -> None:
-            nonlocal restart
-            restart = True
-            stop.set()
+    def request_restart() -> None:
+        nonlocal restart
+        restart = True
+        stop.set()
 
-        app[RESTART_HOOK] = request_restart
-        runner = await start_http(app, svc.settings.server.host, svc.settings.server.port)
-        try:
-            await svc.start_background()
-            log.info("kdrama-tui serving on http://%s:%d (database %s)", svc.settings.server.host,
-                     bound_port(runner), svc.db.dialect)
-            await stop.wait()
-            log.info("shutting down")
-        finally:
-            await runner.cleanup()
+    host.on_restart = request_restart
+    await host.start()
+    try:
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await host.stop()
     return restart

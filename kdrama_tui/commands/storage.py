@@ -9,7 +9,7 @@ from datetime import timedelta
 from kdrama_tui.commands.common import CommandError, run_with_services
 from kdrama_tui.config import STORAGE_PROVIDERS
 from kdrama_tui.services.container import Services
-from kdrama_tui.services.storage_migration import MigrationReport, StorageMigration
+from kdrama_tui.services.maintenance.storage_migration import MigrationReport, StorageMigration
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -13,7 +13,8 @@ import contextlib
 import logging
 import signal
 
-from kdrama_tui.commands.common import open_services
+from kdrama_tui.commands.common import settings_from
+from kdrama_tui.server.host import Host, Roles
 
 log = logging.getLogger("kdrama_tui")
 
@@ -26,14 +27,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(work(args))
+    asyncio.run(work(Host(settings_from(args), Roles.foreground()), once=args.once))
     return 0
 
 
-async def work(args: argparse.Namespace) -> None:
-    async with open_services(args) as svc:
+async def work(host: Host, *, once: bool) -> None:
+    await host.start()
+    try:
+        assert host.services is not None
+        svc = host.services
         queue = svc.media.queue
-        if args.once:
+        if once:
             count = await queue.run_until_idle()
             print(f"processed {count} job(s)")
             return
@@ -51,3 +55,5 @@ async def work(args: argparse.Namespace) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await runner  # re-raises a crash of the queue loop, which fails the command
         log.info("transcode worker %s stopped", queue.worker_id)
+    finally:
+        await host.stop()

@@ -11,10 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from kdrama_tui.repositories import Repositories
+from typing import Any
 
 Row = dict[str, Any]
 Params = Mapping[str, Any] | None
@@ -46,16 +43,6 @@ class Executor(ABC):
         row = await self.fetch_one(sql, params)
         return None if row is None else next(iter(row.values()))
 
-    @property
-    def repos(self) -> Repositories:
-        """Repositories bound to this executor (inside a transaction, they share it)."""
-        from kdrama_tui.repositories import Repositories
-
-        cached = getattr(self, "_repos", None)
-        if cached is None:
-            cached = Repositories(self)
-            self._repos = cached
-        return cached
 
 
 class Database(Executor):

@@ -1,8 +1,14 @@
-"""Repositories for every table, bound to one executor (a database or an open transaction)."""
+"""Repositories for every table, bound to one executor (a database or an open transaction).
+
+``repos_of(db).videos`` outside a transaction, ``repos_of(tx).videos`` inside one: the repositories share
+the executor they are bound to, so everything done through ``repos_of(tx)`` commits or rolls back together.
+The database layer knows nothing of this package (the arrow points from here down to ``db``).
+"""
 
 from __future__ import annotations
 
 from functools import cached_property
+from weakref import WeakKeyDictionary
 
 from kdrama_tui.db.base import Executor
 from kdrama_tui.repositories.credentials import ApiKeyRepository, KeyPairRepository, UserSessionRepository
@@ -70,3 +76,14 @@ class Repositories:
     @cached_property
     def ingested_files(self) -> IngestedFileRepository:
         return IngestedFileRepository(self.db)
+
+
+_bound: WeakKeyDictionary[Executor, Repositories] = WeakKeyDictionary()
+
+
+def repos_of(executor: Executor) -> Repositories:
+    """The repositories bound to ``executor``, built once per executor (a transaction gets its own)."""
+    found = _bound.get(executor)
+    if found is None:
+        found = _bound[executor] = Repositories(executor)
+    return found

@@ -4,24 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from kdrama_tui.server import (
-    routes_admin,
-    routes_auth,
-    routes_catalog,
-    routes_engagement,
-    routes_hls,
-    routes_jobs,
-    routes_pages,
-    routes_system,
-    routes_tus,
-    routes_uploads,
-)
 from kdrama_tui.server.keys import SERVICES
 from kdrama_tui.server.middleware import error_middleware
+from kdrama_tui.server.routes import admin, auth, catalog, engagement, hls, jobs, pages, system, tus, uploads
 from kdrama_tui.services.container import Services
 
-ROUTE_MODULES = [routes_system, routes_auth, routes_uploads, routes_tus, routes_jobs, routes_catalog,
-                 routes_engagement, routes_hls, routes_pages, routes_admin]
+ROUTE_MODULES = [system, auth, uploads, tus, jobs, catalog, engagement, hls, pages, admin]
 
 
 def create_app(svc: Services) -> web.Application:

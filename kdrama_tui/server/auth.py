@@ -12,7 +12,7 @@ from aiohttp import web
 from kdrama_tui.errors import Forbidden, Unauthorized
 from kdrama_tui.models import User
 from kdrama_tui.server.keys import services
-from kdrama_tui.services.accounts import Principal
+from kdrama_tui.services.accounts.service import Principal
 
 _PRINCIPAL = "kdrama.principal"
 LOCAL_ADMIN = User(id=0, username="local-admin", email="local@localhost", password_hash="!", role="admin")  # noqa: S106 (no password)

@@ -14,23 +14,24 @@ from datetime import timedelta
 from kdrama_tui.config import Settings
 from kdrama_tui.db import Database, open_database
 from kdrama_tui.events import EventBus
+from kdrama_tui.media.binaries import find_binaries
 from kdrama_tui.models import utcnow
-from kdrama_tui.services.accounts import AccountService
-from kdrama_tui.services.admin import AdminService
-from kdrama_tui.services.analytics import AnalyticsService
-from kdrama_tui.services.backup import BackupService
-from kdrama_tui.services.catalog import CatalogService
-from kdrama_tui.services.comments import CommentService
-from kdrama_tui.services.crypto import load_or_create_master_key
-from kdrama_tui.services.ingest import Ingester
-from kdrama_tui.services.library import Library
-from kdrama_tui.services.media.binaries import find_binaries
-from kdrama_tui.services.media.relay import JobRelay
-from kdrama_tui.services.media.service import MediaService
-from kdrama_tui.services.orphans import OrphanSweeper
-from kdrama_tui.services.playback import PlaybackService
-from kdrama_tui.services.signing_keys import SigningKeys
-from kdrama_tui.services.tokens import TokenService
+from kdrama_tui.repositories import repos_of
+from kdrama_tui.services.accounts.master_key import load_or_create_master_key
+from kdrama_tui.services.accounts.service import AccountService
+from kdrama_tui.services.accounts.signing_keys import SigningKeys
+from kdrama_tui.services.accounts.tokens import TokenService
+from kdrama_tui.services.admin.service import AdminService
+from kdrama_tui.services.backup.service import BackupService
+from kdrama_tui.services.catalog.analytics import AnalyticsService
+from kdrama_tui.services.catalog.comments import CommentService
+from kdrama_tui.services.catalog.service import CatalogService
+from kdrama_tui.services.ingest.watcher import Ingester
+from kdrama_tui.services.library.handoff import Library
+from kdrama_tui.services.maintenance.orphans import OrphanSweeper
+from kdrama_tui.services.playback.service import PlaybackService
+from kdrama_tui.services.transcoding.relay import JobRelay
+from kdrama_tui.services.transcoding.service import MediaService
 from kdrama_tui.services.uploads import UploadService
 from kdrama_tui.storage import Storage
 from kdrama_tui.storage.factory import StorageSet, build_storage
@@ -65,7 +66,9 @@ class Services:
     admin: AdminService = field(init=False, repr=False)  # dashboard figures over all the other services
 
     def __post_init__(self) -> None:
-        self.admin = AdminService(self)
+        self.admin = AdminService(
+            settings=self.settings, db=self.db, storage=self.storage, accounts=self.accounts,
+            analytics=self.analytics, backups=self.backups, uploads=self.uploads, started_at=self.started_at)
 
     def storage_for(self, provider: str) -> Storage:
         """The storage that holds files recorded with ``provider``; StorageError (a DomainError) when it
@@ -86,13 +89,17 @@ class Services:
 
         self._tasks.append(asyncio.create_task(guarded(), name=name))
 
-    async def start_background(self, *, queue: bool = True, ingest: bool = True, schedules: bool = True) -> None:
-        """Start the long-running parts (transcode queue, watch folders, periodic cleanups, backups)."""
-        await self.tokens.prepare()  # a lost or swapped master key stops start-up here, loudly
-        self.spawn("playback.invalidation", self.playback.watch_events)
-        self.spawn("media.relay", JobRelay(self.db, self.events, self.media.queue.worker_id).run)
-        self.spawn("analytics.writer", self.analytics.run)
-        self.spawn("catalog.backfill", self.catalog.backfill_search)
+    async def start_background(self, *, web: bool = True, queue: bool = True, ingest: bool = True,
+                               schedules: bool = True) -> None:
+        """Start the long-running parts: what a web server needs (signing keys checked, playback cache
+        invalidation, other workers' job events, the analytics writer, the search backfill), the transcode
+        queue, watch folders, periodic cleanups and backups."""
+        if web:
+            await self.tokens.prepare()  # a lost or swapped master key stops start-up here, loudly
+            self.spawn("playback.invalidation", self.playback.watch_events)
+            self.spawn("media.relay", JobRelay(self.db, self.events, self.media.queue.worker_id).run)
+            self.spawn("analytics.writer", self.analytics.run)
+            self.spawn("catalog.backfill", self.catalog.backfill_search)
         if schedules:
             self.spawn("sessions.cleanup", self._sweep_expired_sessions)
             self.spawn("uploads.cleanup", self.uploads.run_cleanup)
@@ -106,7 +113,7 @@ class Services:
 
     async def _sweep_expired_sessions(self) -> None:
         while True:
-            removed = await self.db.repos.sessions.delete_expired(utcnow())
+            removed = await repos_of(self.db).sessions.delete_expired(utcnow())
             if removed:
                 log.info("removed %d expired refresh sessions", removed)
             await asyncio.sleep(3600)

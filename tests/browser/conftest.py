@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.streaming.conftest import hls_source, svc, world  # noqa: F401  (fixtures)
 from tests.support.browser import CHROMIUM_ARGS
+from tests.support.world import hls_source, svc, world  # noqa: F401  (fixtures)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from playwright.async_api import Page
 
-from tests.streaming.conftest import World
+from kdrama_tui.repositories import repos_of
 from tests.support.browser import wait_for
 from tests.support.hls import SECONDS
+from tests.support.world import World
 
 
 def _origin(world: World) -> str:
@@ -69,11 +70,11 @@ async def test_search_open_and_play_with_subtitles(world: World, page: Page) -> 
     await page.goto(_origin(world) + "/")
     await world.svc.analytics.flush()
     for _ in range(50):
-        if await world.svc.db.repos.analytics.count({"video_id": video.id}):
+        if await repos_of(world.svc.db).analytics.count({"video_id": video.id}):
             break
         await page.wait_for_timeout(100)
         await world.svc.analytics.flush()
-    views = await world.svc.db.repos.analytics.list({"video_id": video.id})
+    views = await repos_of(world.svc.db).analytics.list({"video_id": video.id})
     assert len(views) == 1 and 3 <= views[0].watch_duration <= SECONDS
     # Coming back resumes where the viewer paused.
     await page.goto(f"{_origin(world)}/watch/{video.id}")

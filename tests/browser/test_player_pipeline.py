@@ -12,10 +12,11 @@ from aiohttp.test_utils import TestClient
 from playwright.async_api import Page
 
 from kdrama_tui.config import Settings
+from kdrama_tui.repositories import repos_of
 from kdrama_tui.server.app import create_app
 from kdrama_tui.services.container import Services, build_services
-from kdrama_tui.services.library import SubtitleSidecar
-from kdrama_tui.services.metadata import VideoMetadata
+from kdrama_tui.services.library.handoff import SubtitleSidecar
+from kdrama_tui.services.library.metadata import VideoMetadata
 from tests.integration.conftest import small_pipeline
 from tests.support.browser import wait_for
 from tests.support.e2e import ENGLISH_LINES, KOREAN_LINES, make_sine_clip, write_subtitles
@@ -59,8 +60,8 @@ async def test_pipeline_video_plays_with_korean_and_english_subtitles(
         metadata=VideoMetadata(title="사랑의 불시착 1화"), move=False,
         sidecars=[SubtitleSidecar(subs["ko"], "ko", "한국어"), SubtitleSidecar(subs["en"], "en", "English")])
     assert await svc.media.queue.run_until_idle() == 1
-    assert (await svc.db.repos.videos.get(accepted.video.id)).status == "ready"
-    rows = await svc.db.repos.video_files.find_by_video(accepted.video.id)
+    assert (await repos_of(svc.db).videos.get(accepted.video.id)).status == "ready"
+    rows = await repos_of(svc.db).video_files.find_by_video(accepted.video.id)
     assert {r.storage_provider for r in rows} == {svc.storage.provider}
 
     console: list[str] = []

@@ -15,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from kdrama_tui.config import Settings
+from kdrama_tui.repositories import repos_of
 from kdrama_tui.server.app import create_app
 from kdrama_tui.services.container import Services, build_services
 from tests.integration.conftest import small_pipeline
@@ -51,7 +52,7 @@ async def test_upload_transcode_and_stream_from_s3_then_migrate_back(
     data = clip.read_bytes()
     video_id = await upload_via_chunks(client, owner, data, chunks=4, title="Vincenzo")
     assert await svc.media.queue.run_until_idle() == 1
-    assert (await svc.db.repos.videos.get(video_id)).status == "ready"
+    assert (await repos_of(svc.db).videos.get(video_id)).status == "ready"
 
     # Everything lives in the bucket, nothing under the local media root.
     keys = s3_bucket.keys()
@@ -63,7 +64,7 @@ async def test_upload_transcode_and_stream_from_s3_then_migrate_back(
     assert {prefix + "master.m3u8", prefix + "poster.jpg", prefix + "180p/index.m3u8", prefix + "180p/init.mp4",
             prefix + "180p/seg_00001.m4s", prefix + "144p/index.m3u8"} <= set(hls)
     assert _local_files(svc.settings.media_root) == []
-    rows = await svc.db.repos.video_files.find_by_video(video_id)
+    rows = await repos_of(svc.db).video_files.find_by_video(video_id)
     assert rows and {r.storage_provider for r in rows} == {"s3"}
     assert {r.file_path for r in rows} == set(originals) | set(hls)
     assert {"original", "master_playlist", "transcoded_180p", "transcoded_144p", "thumbnail"} <= \
@@ -109,7 +110,7 @@ async def test_upload_transcode_and_stream_from_s3_then_migrate_back(
     assert result.returncode == 0, result.stderr
     assert f"{len(rows)} switched, {len(rows)} source copies deleted" in result.stdout
     assert s3_bucket.keys() == []
-    rows = await svc.db.repos.video_files.find_by_video(video_id)
+    rows = await repos_of(svc.db).video_files.find_by_video(video_id)
     assert {r.storage_provider for r in rows} == {"local"}
     assert set(_local_files(svc.settings.media_root)) == {r.file_path for r in rows}
     # The running app (which cached "this video is on s3" a moment ago) streams it from disk now.
@@ -138,7 +139,7 @@ async def test_a_library_left_on_another_preset_keeps_playing_and_transcoding(
     svc = await build_services(settings)
     try:
         assert set(svc.storages) == {"local"}  # wasabi is not built until a row names it
-        rows = await svc.db.repos.video_files.find_by_video(video_id)
+        rows = await repos_of(svc.db).video_files.find_by_video(video_id)
         assert {r.storage_provider for r in rows} == {"wasabi"}
         client = await aiohttp_client(create_app(svc))
         playback = await (await client.get(f"/api/videos/{video_id}/playback")).json()
@@ -151,6 +152,6 @@ async def test_a_library_left_on_another_preset_keeps_playing_and_transcoding(
         assert await svc.media.queue.run_until_idle() == 1
         jobs = await svc.media.queue.list_jobs(video_id=video_id)
         assert [j["status"] for j in jobs].count("completed") == 2, jobs
-        assert (await svc.db.repos.videos.get(video_id)).status == "ready"
+        assert (await repos_of(svc.db).videos.get(video_id)).status == "ready"
     finally:
         await svc.close()

@@ -13,9 +13,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from aiohttp.test_utils import TestClient
 
+from kdrama_tui.repositories import repos_of
 from kdrama_tui.services.container import Services
-from kdrama_tui.services.library import SubtitleSidecar
-from kdrama_tui.services.metadata import VideoMetadata
+from kdrama_tui.services.library.handoff import SubtitleSidecar
+from kdrama_tui.services.library.metadata import VideoMetadata
 from tests.support.e2e import ENGLISH_LINES, KOREAN_LINES, upload_via_chunks, walk_hls
 from tests.support.uploads import Account
 
@@ -32,7 +33,7 @@ async def _accept_with_subtitles(svc: Services, clip: Path, subtitles: dict[str,
 
 async def _ready(svc: Services, video_id: int) -> None:
     assert await svc.media.queue.run_until_idle() == 1
-    video = await svc.db.repos.videos.get(video_id)
+    video = await repos_of(svc.db).videos.get(video_id)
     assert video.status == "ready", video
     assert video.duration_seconds is not None and 3 <= video.duration_seconds <= 5
 
@@ -95,7 +96,7 @@ async def test_chunk_uploaded_clip_becomes_ready_and_streams(
     assert all(v.stream_info.codecs for v in walk.master.playlists)
     assert len([p for p in walk.media if p.endswith(".m4s")]) >= 6
     # The original the pipeline read is byte-identical to the uploaded file.
-    original = (await svc.db.repos.video_files.find_by_video(video_id, "original"))[0]
+    original = (await repos_of(svc.db).video_files.find_by_video(video_id, "original"))[0]
     path = svc.storage.local_path(original.file_path)
     assert path is not None and path.read_bytes() == data
 

@@ -22,13 +22,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from kdrama_tui.config import TranscodeSettings
+from kdrama_tui.media import probe as probe_module
+from kdrama_tui.media.binaries import Binaries, find_binaries
+from kdrama_tui.media.errors import InputError
+from kdrama_tui.media.probe import probe
+from kdrama_tui.media.transcoder import LocalServerTranscoder, TranscodeRequest
+from kdrama_tui.repositories import repos_of
 from kdrama_tui.services.container import Services
-from kdrama_tui.services.library import SubtitleSidecar
-from kdrama_tui.services.media import probe as probe_module
-from kdrama_tui.services.media.binaries import Binaries, find_binaries
-from kdrama_tui.services.media.errors import InputError
-from kdrama_tui.services.media.probe import probe
-from kdrama_tui.services.media.transcoder import LocalServerTranscoder, TranscodeRequest
+from kdrama_tui.services.library.handoff import SubtitleSidecar
 from tests.support.media import accept, admin_user
 from tests.support.uploads import Account, client, create_upload, put_chunk, svc, vip  # noqa: F401
 
@@ -131,12 +132,12 @@ def files_holding(root: Path, marker: bytes, allowed: list[Path]) -> list[Path]:
 async def assert_refused_job(services: Services, video_id: int, what: str, secret: Secret, server: Server) -> None:
     assert secret.read_by_someone() == []
     assert server.requests == []
-    jobs = await services.db.repos.jobs.find_by_video(video_id)
+    jobs = await repos_of(services.db).jobs.find_by_video(video_id)
     assert len(jobs) == 1, "a bad input is never retried"
     message = jobs[0].error_message or ""
     assert jobs[0].status == "failed" and REFUSED in message and what in message, message
     assert secret.marker.decode() not in message
-    video = await services.db.repos.videos.get(video_id)
+    video = await repos_of(services.db).videos.get(video_id)
     assert video.status == "failed"
     assert await services.storage.list(f"videos/{video_id}/") == []
     for root in (services.settings.media_root, services.settings.work_dir):
@@ -155,7 +156,7 @@ async def test_a_playlist_original_fails_fast_reading_nothing_else(svc: Services
     source.write_bytes(data)
     uid = await admin_user(svc)
     accepted = await accept(svc, source, uploader_id=uid)
-    original = (await svc.db.repos.video_files.find_by_video(accepted.video.id, "original"))[0]
+    original = (await repos_of(svc.db).video_files.find_by_video(accepted.video.id, "original"))[0]
     stored = svc.storage.local_path(original.file_path)
     assert stored is not None
     secret.plant(stored.parent)  # "secret.ts" beside the stored original, for the relative references
@@ -190,7 +191,7 @@ async def test_the_watch_folder_refuses_a_manifest_its_own_check_misses(svc: Ser
     assert outcome.status == "failed" and REFUSED in (outcome.reason or "") and what in (outcome.reason or "")
     assert (watch / "failed" / dropped.name).exists()
     assert http_server.requests == [] and secret.read_by_someone() == []
-    assert await svc.db.repos.videos.count() == 0
+    assert await repos_of(svc.db).videos.count() == 0
 
 
 async def test_a_subtitle_sidecar_that_is_a_playlist_pulls_nothing(svc: Services, secret: Secret,  # noqa: F811
@@ -203,10 +204,10 @@ async def test_a_subtitle_sidecar_that_is_a_playlist_pulls_nothing(svc: Services
     uid = await admin_user(svc)
     accepted = await accept(svc, clip, uploader_id=uid, sidecars=[SubtitleSidecar(sidecar, "ko", None)])
     assert await svc.media.queue.run_until_idle() == 1
-    job = (await svc.db.repos.jobs.find_by_video(accepted.video.id))[0]
+    job = (await repos_of(svc.db).jobs.find_by_video(accepted.video.id))[0]
     assert job.status == "completed"  # the sidecar is skipped with a warning; the video still streams
     assert "subtitle" in (job.error_message or "") and "skipped" in (job.error_message or "")
-    assert (await svc.db.repos.videos.get(accepted.video.id)).status == "ready"
+    assert (await repos_of(svc.db).videos.get(accepted.video.id)).status == "ready"
     assert http_server.requests == [] and secret.read_by_someone() == []
     assert files_holding(svc.settings.media_root, secret.marker, secret.paths) == []
 

@@ -11,10 +11,10 @@ import pytest
 
 from kdrama_tui.config import TranscodeSettings, load_settings
 from kdrama_tui.errors import ConfigError
-from kdrama_tui.services.media.binaries import Binaries, find_binaries
-from kdrama_tui.services.media.errors import InputError
-from kdrama_tui.services.media.ladder import build_ladder_argv, parse_bitrate, plan_ladder, plan_renditions
-from kdrama_tui.services.media.probe import parse_ffmpeg_banner, parse_rate, probe
+from kdrama_tui.media.binaries import Binaries, find_binaries
+from kdrama_tui.media.errors import InputError
+from kdrama_tui.media.ladder import build_ladder_argv, parse_bitrate, plan_ladder, plan_renditions
+from kdrama_tui.media.probe import parse_ffmpeg_banner, parse_rate, probe
 
 LADDER = TranscodeSettings().ladder
 WITH_FFPROBE = Binaries(ffmpeg=shutil.which("ffmpeg") or "", ffprobe=shutil.which("ffprobe"))

@@ -6,8 +6,8 @@ import codecs
 
 import pytest
 
-from kdrama_tui.services.media.errors import SubtitleError
-from kdrama_tui.services.media.subtitles import (
+from kdrama_tui.media.errors import SubtitleError
+from kdrama_tui.media.subtitles import (
     decode_text,
     normalize_language,
     parse_subtitles,

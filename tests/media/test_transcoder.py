@@ -11,9 +11,9 @@ import m3u8
 import pytest
 
 from kdrama_tui.config import TranscodeSettings
-from kdrama_tui.services.media.binaries import find_binaries
-from kdrama_tui.services.media.errors import InputError
-from kdrama_tui.services.media.transcoder import LocalServerTranscoder, SidecarInput, TranscodeRequest, TranscodeResult
+from kdrama_tui.media.binaries import find_binaries
+from kdrama_tui.media.errors import InputError
+from kdrama_tui.media.transcoder import LocalServerTranscoder, SidecarInput, TranscodeRequest, TranscodeResult
 from tests.media.test_subtitles import KOREAN_SRT, TWO_LANGUAGE_SMI
 
 CODECS = re.compile(r"^avc1\.[0-9a-f]{6}(,mp4a\.40\.2)?$")

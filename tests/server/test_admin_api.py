@@ -18,6 +18,7 @@ from kdrama_tui.config import Settings
 from kdrama_tui.errors import Unauthorized
 from kdrama_tui.logbuffer import get_buffer
 from kdrama_tui.models import User, utcnow
+from kdrama_tui.repositories import repos_of
 from kdrama_tui.server.app import create_app
 from kdrama_tui.services.container import Services, build_services
 from tests.support.console import start_upload
@@ -86,7 +87,7 @@ async def test_the_local_admin_token_of_this_process_is_an_admin(api: Api) -> No
 
 
 async def test_stats_count_videos_jobs_uploads_views_and_disk(api: Api) -> None:
-    repos = api.svc.db.repos
+    repos = repos_of(api.svc.db)
     ready = await repos.videos.create({"title": "Ready", "uploader_user_id": api.admin.id, "status": "ready"})
     busy = await repos.videos.create({"title": "Busy", "uploader_user_id": api.admin.id, "status": "processing"})
     await repos.videos.create({"title": "Broken", "uploader_user_id": api.admin.id, "status": "failed"})
@@ -128,7 +129,7 @@ async def test_create_user_and_reject_bad_input(api: Api) -> None:
     created = await api.call("POST", "/api/admin/users", {"username": "mina", "email": "mina@example.com",
                                                           "password": "longenough", "role": "admin"}, status=201)
     assert "password_hash" not in created
-    stored = await api.svc.db.repos.users.get(created["id"])
+    stored = await repos_of(api.svc.db).users.get(created["id"])
     assert (stored.username, stored.role, stored.is_active) == ("mina", "admin", True)
     assert (await api.svc.accounts.check_password("mina", "longenough")).id == stored.id
 
@@ -143,16 +144,16 @@ async def test_create_user_and_reject_bad_input(api: Api) -> None:
         assert (await api.call("POST", "/api/admin/users", body, status=400))["error"]["code"] == code
     bad_json = await api.http.post("/api/admin/users", data=b"{nope", headers=api.as_admin())
     assert bad_json.status == 400
-    assert await api.svc.db.repos.users.count() == 3  # nothing half-made by the refused requests
+    assert await repos_of(api.svc.db).users.count() == 3  # nothing half-made by the refused requests
 
 
 async def test_patch_user_role_active_and_password(api: Api) -> None:
     uid = api.user.id
     assert (await api.call("PATCH", f"/api/admin/users/{uid}", {"role": "admin"}))["role"] == "admin"
-    assert (await api.svc.db.repos.users.get(uid)).role == "admin"
+    assert (await repos_of(api.svc.db).users.get(uid)).role == "admin"
 
     await api.call("PATCH", f"/api/admin/users/{uid}", {"is_active": False})
-    assert (await api.svc.db.repos.users.get(uid)).is_active is False
+    assert (await repos_of(api.svc.db).users.get(uid)).is_active is False
     refused = await api.http.get("/api/admin/users", headers={"X-API-Key": api.user_key})
     assert refused.status == 401  # a deactivated account's keys stop working at once
 
@@ -165,7 +166,7 @@ async def test_patch_user_role_active_and_password(api: Api) -> None:
                        ({"is_active": "no"}, "invalid_input"), ({"role": "root"}, "invalid_role"),
                        ({"password": "short"}, "weak_password")]:
         assert (await api.call("PATCH", f"/api/admin/users/{uid}", body, status=400))["error"]["code"] == code
-    assert (await api.svc.db.repos.users.get(uid)).role == "admin"  # a refused password changed nothing
+    assert (await repos_of(api.svc.db).users.get(uid)).role == "admin"  # a refused password changed nothing
     await api.call("PATCH", "/api/admin/users/999", {"role": "user"}, status=404)
     await api.call("PATCH", "/api/admin/users/abc", {"role": "user"}, status=404)
 
@@ -174,11 +175,11 @@ async def test_the_last_active_admin_cannot_be_demoted_or_deactivated(api: Api) 
     for body in ({"role": "user"}, {"is_active": False}):
         answer = await api.call("PATCH", f"/api/admin/users/{api.admin.id}", body, status=409)
         assert answer["error"]["code"] == "last_admin"
-    admin = await api.svc.db.repos.users.get(api.admin.id)
+    admin = await repos_of(api.svc.db).users.get(api.admin.id)
     assert (admin.role, admin.is_active) == ("admin", True)
     await api.call("PATCH", f"/api/admin/users/{api.user.id}", {"role": "admin"})
     await api.call("PATCH", f"/api/admin/users/{api.admin.id}", {"role": "user"})  # now there is another
-    assert (await api.svc.db.repos.users.get(api.admin.id)).role == "user"
+    assert (await repos_of(api.svc.db).users.get(api.admin.id)).role == "user"
 
 
 async def test_issue_list_and_revoke_api_keys(api: Api) -> None:
@@ -206,13 +207,13 @@ async def test_issue_list_and_revoke_api_keys(api: Api) -> None:
 
     await api.call("DELETE", f"/api/admin/api-keys/{by_name['api_key']['id']}", status=204)
     assert (await api.http.get("/api/admin/stats", headers={"X-API-Key": by_name["key"]})).status == 401
-    stored = await api.svc.db.repos.api_keys.get(by_name["api_key"]["id"])
+    stored = await repos_of(api.svc.db).api_keys.get(by_name["api_key"]["id"])
     assert stored.is_active is False and stored.revoked_at is not None
     await api.call("DELETE", "/api/admin/api-keys/999", status=404)
     for body in ({"user_id": "1"}, {"user_id": api.user.id, "expires_days": -1},
                  {"user_id": api.user.id, "expires_days": "soon"}, {}):
         await api.call("POST", "/api/admin/api-keys", body, status=400)
-    assert await api.svc.db.repos.api_keys.count() == 4
+    assert await repos_of(api.svc.db).api_keys.count() == 4
 
 
 async def test_uploads_in_flight_with_progress_and_abort(api: Api) -> None:
@@ -223,18 +224,18 @@ async def test_uploads_in_flight_with_progress_and_abort(api: Api) -> None:
         [(first, "a.mp4", "viewer", pytest.approx(33.3)), (second, "b.mp4", "root", 0.0)]
     assert items[0]["bytes_received"] == 100
 
-    folder = api.svc.settings.uploads_dir / (await api.svc.db.repos.uploads.get(first)).token
+    folder = api.svc.settings.uploads_dir / (await repos_of(api.svc.db).uploads.get(first)).token
     assert folder.exists()
     aborted = await api.call("DELETE", f"/api/admin/uploads/{first}")  # someone else's: admins may
     assert aborted["status"] == "aborted"
-    assert (await api.svc.db.repos.uploads.get(first)).status == "aborted"
+    assert (await repos_of(api.svc.db).uploads.get(first)).status == "aborted"
     assert not folder.exists()  # its bytes are gone
     assert [u["id"] for u in (await api.call("GET", "/api/admin/uploads"))["items"]] == [second]
     await api.call("DELETE", "/api/admin/uploads/999", status=404)
 
 
 async def test_video_detail_lists_files_renditions_jobs_views_comments(api: Api) -> None:
-    repos = api.svc.db.repos
+    repos = repos_of(api.svc.db)
     video = await repos.videos.create({"title": "Goblin", "uploader_user_id": api.admin.id, "status": "ready"})
     for file_type, size, language in [("original", 1000, None), ("master_playlist", 10, None),
                                       ("transcoded_720p", 500, None), ("transcoded_360p", 200, None),
@@ -260,7 +261,7 @@ async def test_video_detail_lists_files_renditions_jobs_views_comments(api: Api)
 
 
 async def test_comments_of_every_video_by_state(api: Api) -> None:
-    repos = api.svc.db.repos
+    repos = repos_of(api.svc.db)
     video = await repos.videos.create({"title": "Signal", "uploader_user_id": api.admin.id, "status": "ready"})
     waiting = await repos.comments.create({"video_id": video.id, "content": "anonymous says hi", "is_approved": False})
     await repos.comments.create({"video_id": video.id, "content": "from a user", "user_id": api.user.id})

@@ -10,6 +10,7 @@ import pytest
 
 from kdrama_tui.config import Settings
 from kdrama_tui.db import open_database
+from kdrama_tui.repositories import repos_of
 from kdrama_tui.server.app import create_app
 from kdrama_tui.server.keys import RESTART_HOOK
 from kdrama_tui.services.container import Services, build_services
@@ -61,8 +62,8 @@ async def test_backup_list_and_restore_with_restart(setup: Any) -> None:
 
     fresh = await open_database(svc.settings.database_url)  # what the restarted server will see
     try:
-        assert await fresh.repos.users.find_by_username("later") is None
-        assert await fresh.repos.users.find_by_username("root") is not None
+        assert await repos_of(fresh).users.find_by_username("later") is None
+        assert await repos_of(fresh).users.find_by_username("root") is not None
     finally:
         await fresh.close()
     names = [b["name"] for b in (await (await http.get("/api/admin/backups", headers=headers)).json())["items"]]
@@ -79,7 +80,7 @@ async def test_restore_refuses_what_is_not_a_listed_backup(setup: Any) -> None:
     assert missing.status in (404, 409, 422)
     assert (await missing.json())["error"]["code"]
     assert restarts == []
-    assert await svc.db.repos.users.count() == 1  # nothing changed
+    assert await repos_of(svc.db).users.count() == 1  # nothing changed
 
 
 async def test_cloud_backup_without_configuration_fails_cleanly(setup: Any) -> None:

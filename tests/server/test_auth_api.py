@@ -11,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from kdrama_tui.config import Settings
+from kdrama_tui.repositories import repos_of
 from kdrama_tui.server.app import create_app
 from kdrama_tui.services.container import Services
 from tests.support.auth import PASSWORD, MonotonicClock, b64url, make_user, running_services, valid_claims
@@ -148,7 +149,7 @@ async def test_trusted_proxy_forwarded_for_names_the_client(settings: Settings,
         other = await client.post("/api/auth/login", json={"username": "alice", "password": PASSWORD},
                                   headers={"X-Forwarded-For": "203.0.113.5, 203.0.113.6"})
         assert other.status == 200
-        sessions = await svc.db.repos.sessions.list()
+        sessions = await repos_of(svc.db).sessions.list()
         assert [s.ip_address for s in sessions] == ["203.0.113.6"]
 
 
@@ -191,7 +192,7 @@ async def test_me_refuses_missing_or_bad_credentials(client: Client, headers: di
 async def test_alg_none_over_http_is_401(svc: Services, client: Client) -> None:
     alice = await make_user(svc)
     await login(client, username="alice", password=PASSWORD)
-    key = await svc.db.repos.keys.find_by_user(alice.id)
+    key = await repos_of(svc.db).keys.find_by_user(alice.id)
     assert key is not None
     header = b64url(json.dumps({"alg": "none", "kid": str(key.id)}).encode())
     token = f"{header}.{b64url(json.dumps(valid_claims(svc, alice.id)).encode())}."
@@ -204,7 +205,7 @@ async def test_api_keys_valid_revoked_expired(svc: Services, client: Client) -> 
     revoked, revoked_row = await svc.accounts.issue_api_key(alice.id, "revoked")
     expired, expired_row = await svc.accounts.issue_api_key(alice.id, "expired", expires_days=1)
     await svc.accounts.revoke_api_key(revoked_row.id)
-    await svc.db.repos.api_keys.update(expired_row.id, {"expires_at": svc.tokens.clock() - timedelta(seconds=1)})
+    await repos_of(svc.db).api_keys.update(expired_row.id, {"expires_at": svc.tokens.clock() - timedelta(seconds=1)})
 
     response = await client.get("/api/me", headers={"X-API-Key": good})
     assert response.status == 200
@@ -236,9 +237,9 @@ async def test_local_admin_token_still_works(svc: Services, client: Client) -> N
 async def test_corrupted_signing_key_is_a_clean_500(svc: Services, client: Client) -> None:
     alice = await make_user(svc)
     await login(client, username="alice", password=PASSWORD)
-    key = await svc.db.repos.keys.find_by_user(alice.id)
+    key = await repos_of(svc.db).keys.find_by_user(alice.id)
     assert key is not None
-    await svc.db.repos.keys.update(key.id, {"private_key": key.private_key[:-4] + "AAAA"})
+    await repos_of(svc.db).keys.update(key.id, {"private_key": key.private_key[:-4] + "AAAA"})
     response = await client.post("/api/auth/login", json={"username": "alice", "password": PASSWORD})
     assert response.status == 500
     body = await response.json()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kdrama_tui.models import Video, utcnow
+from kdrama_tui.repositories import repos_of
 
 SECONDS = 10
 SEGMENT_SECONDS = 2
@@ -127,7 +128,7 @@ async def install_video(svc: Any, source: Path, *, owner_id: int, title: str = "
                         is_public: bool = True, description: str | None = None, genre: str | None = "Romance",
                         year: int | None = 2019, actors: list[str] | None = None, status: str = "ready") -> Video:
     """A video whose HLS files are stored through ``svc.storage`` with their rows, as the pipeline does."""
-    video = await svc.db.repos.videos.create({
+    video = await repos_of(svc.db).videos.create({
         "title": title, "description": description, "genre": genre, "year": year,
         "actors": actors if actors is not None else ["Hyun Bin", "Son Ye-jin"], "is_public": is_public,
         "uploader_user_id": owner_id, "status": "processing"})
@@ -136,11 +137,11 @@ async def install_video(svc: Any, source: Path, *, owner_id: int, title: str = "
         key = f"videos/{video.id}/hls/{rel}"
         stored = await svc.storage.put_file(key, path)
         kind, lang, label = file_type_of(rel)
-        await svc.db.repos.video_files.create({
+        await repos_of(svc.db).video_files.create({
             "video_id": video.id, "file_type": kind, "storage_provider": svc.storage.provider, "file_path": key,
             "file_size": stored.size, "checksum": hashlib.sha256(path.read_bytes()).hexdigest(),
             "mime_type": _MIME.get(path.suffix), "language": lang, "label": label})
-    video = await svc.db.repos.videos.update(video.id, {"status": status, "duration_seconds": SECONDS,
+    video = await repos_of(svc.db).videos.update(video.id, {"status": status, "duration_seconds": SECONDS,
                                                         "updated_at": utcnow()})
     svc.events.publish("video.ready", video_id=video.id)
     return video

@@ -6,9 +6,10 @@ import hashlib
 import subprocess
 from pathlib import Path
 
+from kdrama_tui.repositories import repos_of
 from kdrama_tui.services.container import Services
-from kdrama_tui.services.library import AcceptedVideo, SubtitleSidecar
-from kdrama_tui.services.metadata import VideoMetadata
+from kdrama_tui.services.library.handoff import AcceptedVideo, SubtitleSidecar
+from kdrama_tui.services.library.metadata import VideoMetadata
 
 
 def make_clip(path: Path, *, size: str = "320x180", seconds: float = 3, rate: str = "25", audio: bool = True,
@@ -69,7 +70,7 @@ async def wait_until(predicate, timeout: float = 60.0, interval: float = 0.05): 
 async def assert_recorded_files_match_storage(svc: Services, video_id: int) -> list:
     """Every generated video_files row points at a stored object of the recorded size and SHA-256, and every
     object under videos/<id>/hls/ has a row."""
-    rows = [f for f in await svc.db.repos.video_files.find_by_video(video_id)
+    rows = [f for f in await repos_of(svc.db).video_files.find_by_video(video_id)
             if f.file_type not in ("original", "subtitle_source")]
     for row in rows:
         path = svc.storage.local_path(row.file_path)

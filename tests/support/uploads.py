@@ -17,6 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from kdrama_tui.config import Settings
+from kdrama_tui.repositories import repos_of
 from kdrama_tui.server.app import create_app
 from kdrama_tui.services.container import Services, build_services
 
@@ -125,7 +126,7 @@ async def upload_all(client: TestClient, account: Account, upload: dict[str, Any
 
 
 async def original_bytes(svc: Services, video_id: int) -> bytes:
-    files = await svc.db.repos.video_files.find_by_video(video_id, "original")
+    files = await repos_of(svc.db).video_files.find_by_video(video_id, "original")
     assert len(files) == 1
     path = svc.storage.local_path(files[0].file_path)
     assert path is not None

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from kdrama_tui.app import KdramaApp
-from kdrama_tui.client import AdminClient
 from kdrama_tui.config import Settings
+from kdrama_tui.tui.app import KdramaApp
+from kdrama_tui.tui.client import AdminClient
 from tests.support.console import Recorder, Served, connected, serve
 
 

@@ -14,11 +14,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kdrama_tui.app import KdramaApp
-from kdrama_tui.client import AdminClient
 from kdrama_tui.config import Settings, load_settings
-from kdrama_tui.embedded import EmbeddedSystem
+from kdrama_tui.repositories import repos_of
+from kdrama_tui.server.host import Host, Roles
 from kdrama_tui.services.container import build_services
+from kdrama_tui.tui.app import KdramaApp
+from kdrama_tui.tui.client import AdminClient
 
 FROZEN = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
 FROZEN_TS = FROZEN.timestamp()
@@ -57,7 +58,7 @@ def snapshot_settings(workdir: Path) -> Settings:
 async def seed(settings: Settings) -> None:
     svc = await build_services(settings)
     try:
-        repos = svc.db.repos
+        repos = repos_of(svc.db)
         accounts = svc.accounts
         root = await accounts.create_user("jiwoo", "jiwoo@example.com", "password123", "admin")
         mina = await accounts.create_user("mina", "mina@example.com", "password123")
@@ -110,5 +111,5 @@ def build_app(workdir: Path) -> KdramaApp:
     settings = snapshot_settings(workdir)
     asyncio.run(seed(settings))
     # No transcode queue: it would start on the seeded jobs (and fail, the originals being fake).
-    return KdramaApp(system=EmbeddedSystem(settings, queue=False, schedules=False), clock=lambda: FROZEN_TS,
+    return KdramaApp(system=Host(settings, Roles(queue=False, schedules=False)), clock=lambda: FROZEN_TS,
                      client_class=FrozenClient)

@@ -7,7 +7,8 @@ from typing import Any
 import aiohttp
 from textual.widgets import Select
 
-from kdrama_tui.screens.key_forms import IssueKeyModal, KeyIssuedModal
+from kdrama_tui.repositories import repos_of
+from kdrama_tui.tui.screens.key_forms import IssueKeyModal, KeyIssuedModal
 from tests.support.console import Recorder, Served, goto, select_row, settle, table_rows, type_into, wait_until
 
 
@@ -57,7 +58,7 @@ async def test_the_issue_form_needs_an_account_and_sane_expiry(served: Served, d
         assert isinstance(pilot.app.screen, IssueKeyModal)
         await pilot.click("#cancel")
         await settle(pilot)
-    assert await served.svc.db.repos.api_keys.count() == 1  # only the fixture's
+    assert await repos_of(served.svc.db).api_keys.count() == 1  # only the fixture's
 
 
 async def test_revoke_a_key(served: Served, dashboard: Any, recorder: Recorder) -> None:
@@ -74,7 +75,7 @@ async def test_revoke_a_key(served: Served, dashboard: Any, recorder: Recorder) 
         await pilot.press("delete")  # revoking twice is refused on this side, no request made
         await settle(pilot)
         assert any("already revoked" in n for n in recorder.notes("warning"))
-    assert (await served.svc.db.repos.api_keys.get(row.id)).is_active is False
+    assert (await repos_of(served.svc.db).api_keys.get(row.id)).is_active is False
     async with aiohttp.ClientSession() as http, \
             http.get(f"{served.url}/api/admin/users", headers={"X-API-Key": key}) as response:
         assert response.status == 401

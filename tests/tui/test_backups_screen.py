@@ -7,6 +7,7 @@ from typing import Any
 from textual.widgets import Label, ProgressBar
 
 from kdrama_tui.db import open_database
+from kdrama_tui.repositories import repos_of
 from tests.support.console import Recorder, Served, goto, select_row, settle, table_rows, wait_until
 
 
@@ -29,13 +30,13 @@ async def test_run_a_backup_then_restore_it(served: Served, dashboard: Any, reco
         await pilot.press("R")
         await pilot.press("n")  # not yet
         await settle(pilot)
-        assert await served.svc.db.repos.users.find_by_username("later") is not None
+        assert await repos_of(served.svc.db).users.find_by_username("later") is not None
         await pilot.press("R", "y")
         await wait_until(pilot, lambda: any(n.startswith(f"restored {name}") for n in recorder.notes()),
                          timeout=60, what="the restore")
         assert any("restart the server" in n for n in recorder.notes())  # no restart hook in this test server
     fresh = await open_database(served.svc.settings.database_url)
     try:
-        assert await fresh.repos.users.find_by_username("later") is None
+        assert await repos_of(fresh).users.find_by_username("later") is None
     finally:
         await fresh.close()

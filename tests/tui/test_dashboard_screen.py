@@ -7,8 +7,9 @@ from typing import Any
 import aiohttp
 from textual.widgets import ProgressBar, RichLog, Sparkline, Static
 
-from kdrama_tui.messages import ServerEventReceived
 from kdrama_tui.models import utcnow
+from kdrama_tui.repositories import repos_of
+from kdrama_tui.tui.messages import ServerEventReceived
 from tests.support.console import Recorder, Served, settle, start_upload, wait_until
 
 
@@ -22,7 +23,7 @@ def _bar(pilot: Any, row_id: str) -> float | None:
 
 
 async def test_figures_and_live_progress(served: Served, dashboard: Any, recorder: Recorder) -> None:
-    repos = served.svc.db.repos
+    repos = repos_of(served.svc.db)
     admin = served.admin.id
     for status in ("ready", "ready", "failed"):
         video = await repos.videos.create({"title": f"{status} one", "uploader_user_id": admin, "status": status})
@@ -68,7 +69,7 @@ async def test_figures_and_live_progress(served: Served, dashboard: Any, recorde
 
 
 async def test_views_today_follow_the_view_beacons(served: Served, dashboard: Any) -> None:
-    repos = served.svc.db.repos
+    repos = repos_of(served.svc.db)
     video = await repos.videos.create({"title": "Goblin", "uploader_user_id": served.admin.id, "status": "ready"})
     await repos.video_files.create({"video_id": video.id, "file_type": "master_playlist", "storage_provider": "local",
                                     "file_path": f"videos/{video.id}/hls/master.m3u8", "file_size": 1,
@@ -87,7 +88,7 @@ async def test_views_today_follow_the_view_beacons(served: Served, dashboard: An
 async def test_refresh_key_reloads(served: Served, dashboard: Any) -> None:
     async with dashboard(size=(80, 24)) as pilot:
         assert "total 0" in _text(pilot, "#videos")
-        await served.svc.db.repos.videos.create({"title": "Quiet add", "uploader_user_id": served.admin.id,
+        await repos_of(served.svc.db).videos.create({"title": "Quiet add", "uploader_user_id": served.admin.id,
                                                  "status": "ready"})  # no event: only a refresh shows it
         await pilot.press("r")
         await settle(pilot)

@@ -6,11 +6,12 @@ from typing import Any
 
 from textual.widgets import Static
 
+from kdrama_tui.repositories import repos_of
 from tests.support.console import Recorder, Served, goto, select_row, settle, table_rows, wait_until
 
 
 async def _queue(served: Served) -> tuple[Any, Any, Any]:
-    repos = served.svc.db.repos
+    repos = repos_of(served.svc.db)
     videos = []
     for title in ("Goblin", "Signal", "Kingdom"):
         video = await repos.videos.create({"title": title, "uploader_user_id": served.admin.id,
@@ -31,7 +32,7 @@ async def _queue(served: Served) -> tuple[Any, Any, Any]:
 
 async def test_jobs_priority_cancel_retry_and_errors(served: Served, dashboard: Any, recorder: Recorder) -> None:
     running, queued, failed = await _queue(served)
-    repos = served.svc.db.repos
+    repos = repos_of(served.svc.db)
     async with dashboard(size=(80, 24)) as pilot:
         await goto(pilot, "4", "jobs")
         assert [r[0] for r in table_rows(pilot.app, "#jobs")] == [str(running.id), str(queued.id), str(failed.id)]
@@ -72,7 +73,7 @@ async def test_jobs_priority_cancel_retry_and_errors(served: Served, dashboard: 
 
 
 async def test_comments_moderation(served: Served, dashboard: Any) -> None:
-    repos = served.svc.db.repos
+    repos = repos_of(served.svc.db)
     video = await repos.videos.create({"title": "Goblin", "uploader_user_id": served.admin.id, "status": "ready"})
     pending = await repos.comments.create({"video_id": video.id, "content": "first! [b]bold?[/b]",
                                            "is_approved": False})

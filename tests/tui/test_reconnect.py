@@ -9,8 +9,8 @@ from pathlib import Path
 import aiohttp
 from textual.widgets import RichLog
 
-from kdrama_tui.app import KdramaApp
-from kdrama_tui.client import AdminClient
+from kdrama_tui.tui.app import KdramaApp
+from kdrama_tui.tui.client import AdminClient
 from tests.support.console import REPO_ROOT, Recorder, connected, free_port, run_cli, subprocess_env, wait_http
 from tests.support.console import wait_until as wait_ui
 

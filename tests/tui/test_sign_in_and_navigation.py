@@ -7,11 +7,11 @@ from typing import Any
 from textual.command import CommandPalette
 from textual.widgets import Static
 
-from kdrama_tui.app import KdramaApp
-from kdrama_tui.client import AdminClient
 from kdrama_tui.config import Settings
-from kdrama_tui.screens.login import LoginScreen
-from kdrama_tui.widgets.nav import SECTIONS
+from kdrama_tui.tui.app import KdramaApp
+from kdrama_tui.tui.client import AdminClient
+from kdrama_tui.tui.screens.login import LoginScreen
+from kdrama_tui.tui.widgets.nav import SECTIONS
 from tests.support.console import (
     Recorder,
     Served,

@@ -6,6 +6,7 @@ from typing import Any
 
 import aiohttp
 
+from kdrama_tui.repositories import repos_of
 from tests.support.console import Recorder, Served, goto, select_row, settle, start_upload, table_rows, wait_until
 
 
@@ -15,7 +16,7 @@ async def test_uploads_in_flight_live_progress_and_abort(served: Served, dashboa
     async with aiohttp.ClientSession() as http:
         upload = await start_upload(http, served.url, key, "[ep02].mkv", bytes(4096), 4, send=[0])
         done = await start_upload(http, served.url, key, "whole.mkv", bytes(10), 1, send=[])
-    await served.svc.db.repos.uploads.update(done, {"status": "completed"})
+    await repos_of(served.svc.db).uploads.update(done, {"status": "completed"})
     async with dashboard(size=(80, 24)) as pilot:
         await goto(pilot, "3", "uploads")
         rows = table_rows(pilot.app, "#uploads")
@@ -27,11 +28,11 @@ async def test_uploads_in_flight_live_progress_and_abort(served: Served, dashboa
         await wait_until(pilot, lambda: table_rows(pilot.app, "#uploads")[0][3].endswith(" 80%"),
                          what="progress cell at 80%")
 
-        folder = served.svc.settings.uploads_dir / (await served.svc.db.repos.uploads.get(upload)).token
+        folder = served.svc.settings.uploads_dir / (await repos_of(served.svc.db).uploads.get(upload)).token
         await select_row(pilot, "#uploads", str(upload))
         await pilot.press("x", "y")
         await settle(pilot)
-        assert (await served.svc.db.repos.uploads.get(upload)).status == "aborted"
+        assert (await repos_of(served.svc.db).uploads.get(upload)).status == "aborted"
         assert not folder.exists()
         assert table_rows(pilot.app, "#uploads") == []
         assert f"upload {upload} aborted" in recorder.notes()

@@ -7,7 +7,8 @@ from typing import Any
 from textual.widgets import Select
 
 from kdrama_tui.errors import Unauthorized
-from kdrama_tui.screens.user_forms import NewUserModal, PasswordModal
+from kdrama_tui.repositories import repos_of
+from kdrama_tui.tui.screens.user_forms import NewUserModal, PasswordModal
 from tests.support.console import Recorder, Served, goto, select_row, settle, table_rows, type_into, wait_until
 
 
@@ -25,7 +26,7 @@ async def test_create_a_user_through_the_form(served: Served, dashboard: Any) ->
         await pilot.click("#submit")
         await settle(pilot)
         assert [r[1] for r in table_rows(pilot.app, "#users")] == ["root", "mina"]
-    stored = await served.svc.db.repos.users.find_by_username("mina")
+    stored = await repos_of(served.svc.db).users.find_by_username("mina")
     assert stored is not None and (stored.email, stored.role) == ("mina@example.com", "admin")
     assert (await served.svc.accounts.check_password("mina", "correct horse")).id == stored.id
 
@@ -51,7 +52,7 @@ async def test_the_form_refuses_bad_input_before_sending(served: Served, dashboa
         await pilot.press("escape")
         await settle(pilot)
         assert pilot.app.current_mode == "users" and not isinstance(pilot.app.screen, NewUserModal)
-    assert await served.svc.db.repos.users.count() == 1
+    assert await repos_of(served.svc.db).users.count() == 1
 
 
 async def test_server_refusals_become_notifications(served: Served, dashboard: Any, recorder: Recorder) -> None:
@@ -67,7 +68,7 @@ async def test_server_refusals_become_notifications(served: Served, dashboard: A
         await settle(pilot)
         assert "email already exists" in recorder.notes("error")
         assert pilot.app.current_mode == "users"
-    assert await served.svc.db.repos.users.count() == 1
+    assert await repos_of(served.svc.db).users.count() == 1
 
 
 async def test_change_role_deactivate_and_reactivate(served: Served, dashboard: Any) -> None:
@@ -79,16 +80,16 @@ async def test_change_role_deactivate_and_reactivate(served: Served, dashboard: 
         await pilot.press("a")
         await pilot.press("y")
         await settle(pilot)
-        assert (await served.svc.db.repos.users.get(user.id)).role == "admin"
+        assert (await repos_of(served.svc.db).users.get(user.id)).role == "admin"
 
         await pilot.press("d")
         await pilot.press("n")  # changed their mind
         await settle(pilot)
-        assert (await served.svc.db.repos.users.get(user.id)).is_active is True
+        assert (await repos_of(served.svc.db).users.get(user.id)).is_active is True
         await pilot.press("d")
         await pilot.click("#yes")
         await settle(pilot)
-        assert (await served.svc.db.repos.users.get(user.id)).is_active is False
+        assert (await repos_of(served.svc.db).users.get(user.id)).is_active is False
         assert table_rows(pilot.app, "#users")[1][4] == "no"
         try:
             await served.svc.accounts.authenticate_api_key(key)
@@ -98,7 +99,7 @@ async def test_change_role_deactivate_and_reactivate(served: Served, dashboard: 
 
         await pilot.press("d", "y")
         await settle(pilot)
-        assert (await served.svc.db.repos.users.get(user.id)).is_active is True
+        assert (await repos_of(served.svc.db).users.get(user.id)).is_active is True
 
 
 async def test_reset_a_password(served: Served, dashboard: Any) -> None:
@@ -122,4 +123,4 @@ async def test_the_last_admin_is_protected(served: Served, dashboard: Any, recor
         await pilot.press("a", "y")
         await settle(pilot)
         assert any("last active admin" in note for note in recorder.notes("error"))
-    assert (await served.svc.db.repos.users.get(served.admin.id)).role == "admin"
+    assert (await repos_of(served.svc.db).users.get(served.admin.id)).role == "admin"

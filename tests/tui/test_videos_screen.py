@@ -8,21 +8,22 @@ from typing import Any
 
 from textual.widgets import Input, Static, TextArea
 
-from kdrama_tui.screens.video_form import VideoEditModal
+from kdrama_tui.repositories import repos_of
 from kdrama_tui.services.container import Services
+from kdrama_tui.tui.screens.video_form import VideoEditModal
 from tests.support.console import Recorder, Served, goto, select_row, settle, table_rows, type_into, wait_until
 
 
 async def _video(svc: Services, owner: int, title: str, status: str = "ready", **extra: Any) -> Any:
     """A video with a stored original, as an upload leaves it."""
-    video = await svc.db.repos.videos.create({"title": title, "uploader_user_id": owner, "status": status, **extra})
+    video = await repos_of(svc.db).videos.create({"title": title, "uploader_user_id": owner, "status": status, **extra})
     key = f"originals/{uuid.uuid4().hex}/source.mkv"
 
     async def body() -> AsyncIterator[bytes]:
         yield b"\0" * 2048
 
     stored = await svc.storage.put_stream(key, body())
-    await svc.db.repos.video_files.create({
+    await repos_of(svc.db).video_files.create({
         "video_id": video.id, "file_type": "original", "storage_provider": svc.storage.provider,
         "file_path": key, "file_size": stored.size, "checksum": stored.sha256})
     return video
@@ -37,7 +38,7 @@ async def test_search_sort_and_details(served: Served, dashboard: Any) -> None:
     goblin = await _video(svc, served.admin.id, "Goblin", year=2016, actors=["Gong Yoo"])
     await _video(svc, served.admin.id, "Signal", status="failed", year=2016)
     await _video(svc, served.admin.id, "Kingdom", year=2019)
-    await svc.db.repos.analytics.create({"video_id": goblin.id})
+    await repos_of(svc.db).analytics.create({"video_id": goblin.id})
     async with dashboard(size=(80, 24)) as pilot:
         await goto(pilot, "2", "videos")
         assert [r[1] for r in table_rows(pilot.app, "#videos")] == ["Kingdom", "Signal", "Goblin"]  # newest first
@@ -77,7 +78,7 @@ async def test_edit_metadata_with_validation(served: Served, dashboard: Any) -> 
         await pilot.click("#submit")
         await settle(pilot)
         assert "genre Fantasy" in _detail(pilot)
-    stored = await served.svc.db.repos.videos.get(video.id)
+    stored = await repos_of(served.svc.db).videos.get(video.id)
     assert (stored.year, stored.genre, stored.actors, stored.description) == \
         (2017, "Fantasy", ["Gong Yoo", "Kim Go-eun"], "A goblin seeks a bride.")
     assert stored.title == "Goblin"
@@ -87,7 +88,7 @@ async def test_publish_retranscode_stop_copy_and_delete(served: Served, dashboar
                                                        recorder: Recorder) -> None:
     svc = served.svc
     video = await _video(svc, served.admin.id, "Signal")
-    await svc.db.repos.video_files.create({  # playable: what a finished transcode leaves
+    await repos_of(svc.db).video_files.create({  # playable: what a finished transcode leaves
         "video_id": video.id, "file_type": "master_playlist", "storage_provider": "local",
         "file_path": f"videos/{video.id}/hls/master.m3u8", "file_size": 100, "checksum": "1" * 64})
     broken = await _video(svc, served.admin.id, "Kingdom", status="failed", is_public=False)
@@ -97,7 +98,7 @@ async def test_publish_retranscode_stop_copy_and_delete(served: Served, dashboar
 
         await pilot.press("v")
         await settle(pilot)
-        assert (await svc.db.repos.videos.get(video.id)).is_public is False
+        assert (await repos_of(svc.db).videos.get(video.id)).is_public is False
         await pilot.press("c")  # a private video's link is a signed one
         await settle(pilot)
         assert any(n.startswith(f"copied {served.url}/watch/{video.id}?token=") for n in recorder.notes())
@@ -112,7 +113,7 @@ async def test_publish_retranscode_stop_copy_and_delete(served: Served, dashboar
 
         await pilot.press("t", "y")
         await settle(pilot)
-        jobs = await svc.db.repos.jobs.find_by_video(video.id)
+        jobs = await repos_of(svc.db).jobs.find_by_video(video.id)
         assert [j.status for j in jobs] == ["queued"]
         await wait_until(pilot, lambda: "queued" in _detail(pilot), what="the job in the details")
         await pilot.press("t")  # one at a time: refused on this side
@@ -121,14 +122,14 @@ async def test_publish_retranscode_stop_copy_and_delete(served: Served, dashboar
 
         await pilot.press("k", "y")
         await settle(pilot)
-        assert [j.status for j in await svc.db.repos.jobs.find_by_video(video.id)] == ["cancelled"]
+        assert [j.status for j in await repos_of(svc.db).jobs.find_by_video(video.id)] == ["cancelled"]
 
         await pilot.press("d")
         await pilot.press("n")
         await settle(pilot)
-        assert await svc.db.repos.videos.find_by_id(video.id) is not None
+        assert await repos_of(svc.db).videos.find_by_id(video.id) is not None
         await pilot.press("d", "y")
         await settle(pilot)
-        assert await svc.db.repos.videos.find_by_id(video.id) is None
+        assert await repos_of(svc.db).videos.find_by_id(video.id) is None
         assert not list((svc.settings.media_root / "originals").glob("*/source.mkv"))[1:]  # its file went too
         assert [r[1] for r in table_rows(pilot.app, "#videos")] == ["Kingdom"]

@@ -34,8 +34,9 @@ from kdrama_tui.db import Database, Executor
 from kdrama_tui.errors import Conflict, DomainError, InsufficientStorage, NotFound, TooLarge, ValidationError
 from kdrama_tui.events import EventBus
 from kdrama_tui.models import Upload, User, Video, utcnow
-from kdrama_tui.services.library import Library, display_filename
-from kdrama_tui.services.metadata import clean_fields, parse_metadata
+from kdrama_tui.repositories import repos_of
+from kdrama_tui.services.library.handoff import Library, display_filename
+from kdrama_tui.services.library.metadata import clean_fields, parse_metadata
 from kdrama_tui.services.uploads.chunkstore import (
     AssemblyError,
     BodyTooLong,
@@ -145,7 +146,7 @@ class UploadService:
         now = self.clock()
         # Row first, folder second: the cleanup task never finds a folder without a row, except one left
         # by a crash (which it removes once it is old).
-        upload = await self.db.repos.uploads.create({
+        upload = await repos_of(self.db).uploads.create({
             "user_id": user.id, "filename": display_filename(filename), "total_size": total_size,
             "total_chunks": total_chunks, "uploaded_chunks": [], "status": "pending", "token": token,
             "protocol": protocol, "metadata": cleaned, "chunk_size": chunk_size, "bytes_received": 0,
@@ -155,7 +156,7 @@ class UploadService:
         try:
             await self.store.create_folder(token)
         except BaseException:
-            await self.db.repos.uploads.delete(upload.id)
+            await repos_of(self.db).uploads.delete(upload.id)
             raise
         self.events.publish("upload.created", upload_id=upload.id, user_id=user.id, filename=upload.filename,
                             total_size=total_size, protocol=protocol)
@@ -170,7 +171,7 @@ class UploadService:
             raise TooLarge(f"uploads may be at most {self.limits.max_size} bytes", code="upload_too_large")
 
     async def _check_disk(self, total_size: int) -> None:
-        reserved = await self.db.repos.uploads.outstanding_bytes(OPEN)
+        reserved = await repos_of(self.db).uploads.outstanding_bytes(OPEN)
         needed = total_size + reserved + int(self.limits.free_space_margin)
         free = await asyncio.to_thread(self.store.free_bytes)
         if free < needed:
@@ -181,13 +182,13 @@ class UploadService:
 
     async def get(self, user: User, upload_id: int, *, allow_admin: bool = True) -> Upload:
         """The caller's session; someone else's is reported exactly like a missing one (404)."""
-        upload = await self.db.repos.uploads.find_by_id(upload_id)
+        upload = await repos_of(self.db).uploads.find_by_id(upload_id)
         if upload is None or (upload.user_id != user.id and not (allow_admin and user.role == "admin")):
             raise NotFound("upload not found", code="upload_not_found")
         return upload
 
     async def get_by_token(self, user: User, token: str) -> Upload:
-        upload = await self.db.repos.uploads.find_by_token(token) if len(token) <= 64 else None
+        upload = await repos_of(self.db).uploads.find_by_token(token) if len(token) <= 64 else None
         if upload is None or upload.user_id != user.id or upload.protocol != "tus":
             raise NotFound("upload not found", code="upload_not_found")
         return upload
@@ -214,12 +215,12 @@ class UploadService:
 
     async def list_for_user(self, user: User, *, limit: int = 100) -> list[dict[str, Any]]:
         """The caller's sessions, newest first: how a client that lost its state finds what to resume."""
-        uploads = await self.db.repos.uploads.list({"user_id": user.id}, order_by="id DESC", limit=limit)
+        uploads = await repos_of(self.db).uploads.list({"user_id": user.id}, order_by="id DESC", limit=limit)
         return [self.view(upload) for upload in uploads]
 
     async def list_active(self) -> list[dict[str, Any]]:
         """Unfinished sessions with their owner and live progress (for the admin API and dashboard)."""
-        rows = await self.db.repos.uploads.list_with_usernames(OPEN)
+        rows = await repos_of(self.db).uploads.list_with_usernames(OPEN)
         return [{**self.view(upload), "user_id": upload.user_id, "username": username} for upload, username in rows]
 
     @staticmethod
@@ -262,7 +263,7 @@ class UploadService:
             if content_length != expected:
                 raise ValidationError(f"chunk {number} must be exactly {expected} bytes (got {content_length})",
                                       code="chunk_size_mismatch")
-        existing = await self.db.repos.upload_chunks.find_chunk(upload.id, number)
+        existing = await repos_of(self.db).upload_chunks.find_chunk(upload.id, number)
         if existing is not None and existing.status == "verified":
             return ChunkResult(upload, stored=False) if _same(existing.checksum, sha256) else _chunk_conflict(number)
         if not self.inflight.claim(upload.id, number, verified=upload.bytes_received, total=upload.total_size):
@@ -374,7 +375,7 @@ class UploadService:
                            "received", code="upload_length_too_small", details={"offset": upload.bytes_received})
         await self._check_disk(length - upload.bytes_received)
         async with self.db.transaction() as tx:
-            row = await tx.repos.uploads.lock(upload.id)
+            row = await repos_of(tx).uploads.lock(upload.id)
             if row is None:
                 raise NotFound("upload not found", code="upload_not_found")
             self.require_receiving(row)
@@ -386,7 +387,7 @@ class UploadService:
             if length < row.bytes_received:
                 raise Conflict(f"Upload-Length {length} is less than the {row.bytes_received} bytes already "
                                "received", code="upload_length_too_small", details={"offset": row.bytes_received})
-            updated = await tx.repos.uploads.update(upload.id, {"total_size": length, "updated_at": self.clock()})
+            updated = await repos_of(tx).uploads.update(upload.id, {"total_size": length, "updated_at": self.clock()})
             assert updated is not None
         self.inflight.set_total(upload.id, length)
         log.info("upload %d declared its length: %d bytes", upload.id, length)
@@ -421,11 +422,11 @@ class UploadService:
         now = self.clock()
         try:
             async with self.db.transaction() as tx:
-                row = await tx.repos.uploads.lock(upload.id)
+                row = await repos_of(tx).uploads.lock(upload.id)
                 if row is None:
                     raise NotFound("upload not found", code="upload_not_found")
                 self.require_receiving(row)  # a stale request never undoes an abort or expiry
-                existing = await tx.repos.upload_chunks.find_chunk(upload.id, number)
+                existing = await repos_of(tx).upload_chunks.find_chunk(upload.id, number)
                 if existing is not None and existing.status == "verified":
                     if _same(existing.checksum, part.sha256):
                         return ChunkResult(row, stored=False)
@@ -437,8 +438,8 @@ class UploadService:
                     raise TooLarge("the body goes past Upload-Length; nothing of this request was kept",
                                    code="exceeds_upload_length", details={"offset": row.bytes_received})
                 if existing is not None:  # a row left in another status: replace it
-                    await tx.repos.upload_chunks.delete(existing.id)
-                await tx.repos.upload_chunks.create({
+                    await repos_of(tx).upload_chunks.delete(existing.id)
+                await repos_of(tx).upload_chunks.create({
                     "upload_id": upload.id, "chunk_number": number, "chunk_size": part.size,
                     "checksum": part.sha256, "status": "verified", "uploaded_at": now, "verified_at": now,
                 })
@@ -449,13 +450,13 @@ class UploadService:
                 }
                 if row.protocol == "tus":
                     changes["total_chunks"] = max(1, len(chunks))
-                updated = await tx.repos.uploads.update(upload.id, changes)
+                updated = await repos_of(tx).uploads.update(upload.id, changes)
                 assert updated is not None
         except BaseException:
             # Our file, by its content-addressed name, is not the recorded part unless the record exists
             # with the same checksum (then it is the very same bytes and must stay).
             with contextlib.suppress(Exception):
-                recorded = await self.db.repos.upload_chunks.find_chunk(upload.id, number)
+                recorded = await repos_of(self.db).upload_chunks.find_chunk(upload.id, number)
                 if recorded is None or not _same(recorded.checksum, part.sha256):
                     await self.store.delete_part(target)
             raise
@@ -463,7 +464,7 @@ class UploadService:
         return ChunkResult(updated, stored=True)
 
     async def _raise_if_closed(self, upload_id: int) -> None:
-        upload = await self.db.repos.uploads.find_by_id(upload_id)
+        upload = await repos_of(self.db).uploads.find_by_id(upload_id)
         if upload is None:
             raise NotFound("upload not found", code="upload_not_found")
         self.require_receiving(upload)
@@ -490,7 +491,7 @@ class UploadService:
             if user is not None:
                 upload = await self.get(user, upload_id, allow_admin=False)
             else:
-                upload = await self.db.repos.uploads.get(upload_id)
+                upload = await repos_of(self.db).uploads.get(upload_id)
             if upload.status == "completed":
                 return upload
             if upload.status in RECEIVING:
@@ -515,10 +516,10 @@ class UploadService:
                 raise Conflict(f"{len(missing)} chunk(s) missing: {shown}", code="missing_chunks",
                                details={"missing": missing})
         now = self.clock()
-        moved = await self.db.repos.uploads.transition(
+        moved = await repos_of(self.db).uploads.transition(
             upload.id, RECEIVING, {"status": "assembling", "updated_at": now, "expires_at": now + self.expire_after})
         if moved is None:  # aborted or expired between the read and now
-            current = await self.db.repos.uploads.get(upload.id)
+            current = await repos_of(self.db).uploads.get(upload.id)
             if current.status != "assembling":
                 self.require_receiving(current)
             return current
@@ -527,7 +528,7 @@ class UploadService:
     async def _assemble_and_hand_off(self, upload: Upload) -> Upload:
         assert upload.total_size is not None  # the database's CHECK: nothing is assembled without a length
         parts = [PartRef(c.chunk_number, c.chunk_size, c.checksum)
-                 for c in await self.db.repos.upload_chunks.verified(upload.id)]
+                 for c in await repos_of(self.db).upload_chunks.verified(upload.id)]
         try:
             await self.store.assemble(upload.token, parts, upload.total_size)
         except AssemblyError as exc:
@@ -537,7 +538,7 @@ class UploadService:
 
         async def mark_completed(tx: Executor, video: Video) -> None:
             now = self.clock()
-            done = await tx.repos.uploads.transition(upload.id, ("assembling",), {
+            done = await repos_of(tx).uploads.transition(upload.id, ("assembling",), {
                 "status": "completed", "video_id": video.id, "completed_at": now, "updated_at": now})
             if done is None:
                 raise Conflict("the upload was aborted while it was being assembled", code="upload_aborted")
@@ -554,7 +555,7 @@ class UploadService:
             raise
         await self.store.remove(upload.token)
         self.inflight.forget(upload.id)
-        completed = await self.db.repos.uploads.get(upload.id)
+        completed = await repos_of(self.db).uploads.get(upload.id)
         self.events.publish("upload.completed", upload_id=upload.id, video_id=accepted.video.id,
                             user_id=upload.user_id, total_size=upload.total_size)
         log.info("upload %d completed as video %d", upload.id, accepted.video.id)
@@ -562,7 +563,7 @@ class UploadService:
 
     async def _fail(self, upload: Upload, reason: str) -> None:
         now = self.clock()
-        await self.db.repos.uploads.transition(upload.id, OPEN, {
+        await repos_of(self.db).uploads.transition(upload.id, OPEN, {
             "status": "failed", "error_message": reason[:1000], "updated_at": now})
         await self.store.remove(upload.token)
         self.inflight.forget(upload.id)
@@ -581,9 +582,10 @@ class UploadService:
     async def _abort(self, upload: Upload) -> Upload:
         async with self._lock(upload.id):  # never in the middle of a completion
             now = self.clock()
-            aborted = await self.db.repos.uploads.transition(upload.id, OPEN, {"status": "aborted", "updated_at": now})
+            aborted = await repos_of(self.db).uploads.transition(upload.id, OPEN,
+                                                                  {"status": "aborted", "updated_at": now})
             if aborted is None:
-                current = await self.db.repos.uploads.get(upload.id)
+                current = await repos_of(self.db).uploads.get(upload.id)
                 if current.status == "completed":
                     raise Conflict("this upload is completed; delete the video instead", code="upload_completed",
                                    details={"video_id": current.video_id})
@@ -598,7 +600,7 @@ class UploadService:
     async def sweep(self) -> dict[str, int]:
         """One cleanup pass: finish uploads whose bytes are all in, expire idle ones, delete stray bytes."""
         report = {"completed": 0, "expired": 0, "removed_folders": 0, "removed_temp_files": 0}
-        repo = self.db.repos.uploads
+        repo = repos_of(self.db).uploads
         for upload in await repo.find_in_statuses(("uploading", "assembling")):
             finished = upload.status == "assembling" or (
                 upload.protocol == "tus" and upload.bytes_received == upload.total_size)

@@ -1,0 +1,1 @@
+"""HTTP routes, one module per area: each parses the request, calls one service method and answers."""

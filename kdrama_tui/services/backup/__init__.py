@@ -1,0 +1,1 @@
+"""Backups: create, restore, encryption, database dumps, the schedule."""

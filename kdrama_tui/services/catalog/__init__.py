@@ -1,0 +1,1 @@
+"""The catalog: search and listing, comments, view analytics."""

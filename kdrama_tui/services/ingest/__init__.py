@@ -1,0 +1,1 @@
+"""Ingest: the watch folder, file state, the importer, sidecar files and names."""

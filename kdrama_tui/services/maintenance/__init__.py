@@ -1,0 +1,1 @@
+"""Maintenance: the orphan sweep and moving the library between storages."""

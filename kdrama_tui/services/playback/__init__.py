@@ -1,0 +1,1 @@
+"""Playback: who may watch what, playlists kept in memory, playback tokens."""

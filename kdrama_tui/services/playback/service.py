@@ -1,0 +1,436 @@
+"""Who may play what, and the playlists they get: kept in memory so segment requests never hit the database.
+
+Per video the service caches a :class:`VideoAccess` (visibility, status, owner, the storage provider of its
+HLS files, its subtitle and image files) and the text of every playlist served, pre-split for token
+insertion (:mod:`kdrama_tui.services.playback.hls_text`). Entries are dropped when the video changes: directly by
+the catalog in this process, and through the event bus for everything else (``video.*``, ``job.*``; a
+``kdrama-tui worker``'s job events arrive through the job relay, ``services/transcoding/relay.py``). A
+time-to-live (``streaming.cache_seconds``) bounds staleness for what no event announces (an edit made
+with the CLI, say). A generation counter stops a load that raced with an invalidation from caching what
+it read before the change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import stat
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.utils import formatdate
+
+from kdrama_tui.config import Settings
+from kdrama_tui.db import Database
+from kdrama_tui.errors import Conflict, Forbidden, NotFound
+from kdrama_tui.events import EventBus
+from kdrama_tui.models import VideoFile
+from kdrama_tui.repositories import repos_of
+from kdrama_tui.services.playback.hls_text import split_playlist, split_thumbnails_vtt
+from kdrama_tui.services.playback.tokens import PlaybackTokens, secret_path, token_fingerprint
+from kdrama_tui.storage import Storage, keys
+
+log = logging.getLogger(__name__)
+
+# What a player may fetch below /hls/<id>/ and what it is. Anything else is a 404.
+CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".m4a": "audio/mp4",
+    ".ts": "video/mp2t",
+    ".aac": "audio/aac",
+    ".vtt": "text/vtt; charset=utf-8",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+}
+_PATH_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
+_MAX_DEPTH = 3
+_HLS_FILE_TYPES = ["master_playlist", "subtitle", "thumbnail", "sprite", "sprite_vtt"]
+_INVALIDATING = ("video.", "job.finished", "job.failed", "job.cancelled")
+PLAYLIST_CACHE_BYTES = 64 * 1024 * 1024
+ACCESS_CACHE_ENTRIES = 20_000
+MISSING_TTL_SECONDS = 5.0
+RECHECK_AFTER_SECONDS = 1.0  # a missing file re-reads the video's rows at most this often
+TOKEN_BODIES_KEPT = 8  # per playlist: bounded memory beside the 64 MiB of cached text
+
+
+def clean_hls_path(path: str) -> str | None:
+    """``720p/seg_00001.m4s`` as given in the URL, or None if it is anything but a plain relative name.
+
+    No ``..``, no empty or hidden parts, no backslashes, NUL or other odd characters, at most three
+    levels, and a known extension: whatever the URL decoding produced, the result stays in the folder.
+    """
+    if not path or len(path) > 300:
+        return None
+    parts = path.split("/")
+    if len(parts) > _MAX_DEPTH or not all(_PATH_PART.match(p) and ".." not in p for p in parts):
+        return None
+    return path if os.path.splitext(parts[-1])[1].lower() in CONTENT_TYPES else None
+
+
+def content_type(path: str) -> str:
+    return CONTENT_TYPES[os.path.splitext(path)[1].lower()]
+
+
+def is_playlist(path: str) -> bool:
+    return path.endswith(".m3u8")
+
+
+def is_rewritten_text(path: str) -> bool:
+    """Files served from memory with tokens written in: playlists and the seek-preview WebVTT."""
+    return is_playlist(path) or path == "thumbs/thumbs.vtt"
+
+
+def is_segment(path: str) -> bool:
+    """Media that never changes once published (long, immutable caching)."""
+    return os.path.splitext(path)[1].lower() in (".m4s", ".ts", ".mp4", ".m4a", ".aac")
+
+
+@dataclass(frozen=True)
+class Track:
+    lang: str
+    label: str
+    path: str  # relative to the video's hls folder
+
+
+@dataclass(frozen=True)
+class VideoAccess:
+    """What the HLS route needs to know about a video, without asking the database."""
+
+    video_id: int
+    owner_id: int
+    is_public: bool
+    status: str
+    duration_seconds: int | None
+    provider: str | None  # storage of the HLS files (the master playlist's row); None = nothing to play
+    subtitles: tuple[Track, ...] = ()
+    poster: str | None = None
+    thumbnails_vtt: str | None = None
+    hls_root: str | None = None  # the real path of the local hls folder, for the symlink check
+    loaded_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def playable(self) -> bool:
+        return self.status == "ready" and self.provider is not None
+
+    @property
+    def prefix(self) -> str:
+        return keys.hls_folder(self.video_id)
+
+
+@dataclass(slots=True)
+class RenderedText:
+    """One body of a cached text as sent: public, or with one token written in."""
+
+    body: bytes
+    etag: str
+    headers: dict[str, str] | None = None  # the response headers for it, built once by the route
+
+
+@dataclass
+class CachedText:
+    parts: list[str]  # the text cut where tokens go (see hls_text)
+    public_body: bytes
+    etag: str
+    last_modified: float
+    size: int
+    loaded_at: float = field(default_factory=time.monotonic)
+    last_modified_http: str = ""
+    public: RenderedText = field(init=False)
+    _by_token: dict[str, RenderedText] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.last_modified_http = formatdate(self.last_modified, usegmt=True)
+        self.public = RenderedText(self.public_body, self.etag)
+
+    def render(self, token: str | None) -> RenderedText:
+        """The body for this token and its ETag; recent tokens' bodies are kept (a player asks again)."""
+        if token is None:
+            return self.public
+        found = self._by_token.get(token)
+        if found is None:
+            if len(self._by_token) >= TOKEN_BODIES_KEPT:
+                self._by_token.clear()
+            found = self._by_token[token] = RenderedText(token.join(self.parts).encode("utf-8"),
+                                                         f"{self.etag}-{token_fingerprint(token)}")
+        return found
+
+
+def _read_with_mtime(path: str) -> tuple[bytes, float]:
+    with open(path, "rb") as f:
+        return f.read(), os.fstat(f.fileno()).st_mtime
+
+
+def _track_label(file: VideoFile) -> str:
+    return file.label or (file.language or "").upper() or "Subtitles"
+
+
+class PlaybackService:
+    def __init__(self, db: Database, settings: Settings, storages: Mapping[str, Storage], events: EventBus,
+                 tokens: PlaybackTokens | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.storages = storages
+        self.events = events
+        self.tokens = tokens or PlaybackTokens.from_file(
+            secret_path(settings.data_dir), settings.security.playback_token_minutes * 60)
+        self.ttl = settings.streaming.cache_seconds
+        self._access: OrderedDict[int, VideoAccess | tuple[float, None]] = OrderedDict()
+        self._texts: OrderedDict[tuple[int, str], CachedText] = OrderedDict()
+        self._text_bytes = 0
+        self._generation = 0
+        self._loading: dict[int, asyncio.Future[VideoAccess | None]] = {}
+        self.stats = {"access_loads": 0, "text_loads": 0}
+
+    # ---- invalidation -----------------------------------------------------------------------------
+    def invalidate(self, video_id: int | None = None) -> None:
+        """Forget what is cached about one video (or everything)."""
+        self._generation += 1
+        if video_id is None:
+            self._access.clear()
+            self._texts.clear()
+            self._text_bytes = 0
+            return
+        self._access.pop(video_id, None)
+        for key in [k for k in self._texts if k[0] == video_id]:
+            self._text_bytes -= self._texts.pop(key).size
+
+    async def watch_events(self) -> None:
+        """Drop cache entries of videos that changed anywhere in this process (runs as a background task)."""
+        async for event in self.events.stream():
+            if event.type.startswith(_INVALIDATING):
+                video_id = event.data.get("video_id")
+                self.invalidate(int(video_id) if isinstance(video_id, int) else None)
+
+    # ---- access -----------------------------------------------------------------------------------
+    async def access(self, video_id: int) -> VideoAccess | None:
+        """The video's cached access facts; None when there is no such video."""
+        entry = self._access.get(video_id)
+        now = time.monotonic()
+        if isinstance(entry, VideoAccess):
+            if now - entry.loaded_at < self.ttl:
+                self._access.move_to_end(video_id)
+                return entry
+        elif entry is not None and now - entry[0] < min(self.ttl, MISSING_TTL_SECONDS):
+            return None
+        pending = self._loading.get(video_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[VideoAccess | None] = asyncio.get_running_loop().create_future()
+        self._loading[video_id] = future
+        generation = self._generation
+        try:
+            loaded = await self._load_access(video_id)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody logs "never retrieved"
+            raise
+        finally:
+            self._loading.pop(video_id, None)
+        future.set_result(loaded)
+        if generation == self._generation:
+            self._access[video_id] = loaded if loaded is not None else (time.monotonic(), None)
+            self._access.move_to_end(video_id)
+            while len(self._access) > ACCESS_CACHE_ENTRIES:
+                self._access.popitem(last=False)
+        return loaded
+
+    async def _load_access(self, video_id: int) -> VideoAccess | None:
+        self.stats["access_loads"] += 1
+        video = await repos_of(self.db).videos.find_by_id(video_id)
+        if video is None:
+            return None
+        files = await repos_of(self.db).video_files.list({"video_id": video_id, "file_type": _HLS_FILE_TYPES},
+                                                     order_by="id")
+        prefix = keys.hls_folder(video_id)
+        provider = None
+        subtitles: dict[str, Track] = {}
+        poster = thumbs = None
+        for f in files:
+            if not f.file_path.startswith(prefix):
+                continue
+            rel = f.file_path[len(prefix):]
+            if f.file_type == "master_playlist" and rel == "master.m3u8":
+                provider = f.storage_provider
+            elif f.file_type == "subtitle" and rel.endswith(".vtt") and f.language:
+                subtitles[f.language] = Track(f.language, _track_label(f), rel)
+            elif f.file_type == "thumbnail":
+                poster = rel
+            elif f.file_type == "sprite_vtt":
+                thumbs = rel
+        hls_root = None
+        if provider is not None and provider in self.storages:
+            local = self.storages[provider].local_path(prefix.rstrip("/"))
+            hls_root = os.path.realpath(local) if local is not None else None
+        return VideoAccess(
+            video_id=video.id, owner_id=video.uploader_user_id, is_public=bool(video.is_public),
+            status=video.status, duration_seconds=video.duration_seconds, provider=provider,
+            subtitles=tuple(subtitles.values()), poster=poster, thumbnails_vtt=thumbs, hls_root=hls_root)
+
+    async def authorize(self, video_id: int, token: str | None) -> VideoAccess:
+        """The access facts of a playable video the caller may fetch files of, or 401/403/404."""
+        return self._permit(await self.access(video_id), video_id, token)
+
+    def authorize_cached(self, video_id: int, token: str | None) -> VideoAccess | None:
+        """:meth:`authorize` without awaiting, for the hot path: None when the video is not cached."""
+        entry = self._access.get(video_id)
+        if not isinstance(entry, VideoAccess) or time.monotonic() - entry.loaded_at >= self.ttl:
+            return None
+        self._access.move_to_end(video_id)
+        return self._permit(entry, video_id, token)
+
+    def _permit(self, access: VideoAccess | None, video_id: int, token: str | None) -> VideoAccess:
+        if access is None or not access.playable:
+            raise NotFound("no such video, or it is not ready")
+        if not access.is_public:
+            self.tokens.verify(token, video_id)
+        return access
+
+    async def moved(self, access: VideoAccess) -> VideoAccess | None:
+        """Fresh access facts if the video's files now live on another provider than ``access`` says, else
+        None. Called when a file is missing: ``kdrama-tui storage migrate`` (another process) switches the
+        rows and deletes the old copies, and this process's cache would answer 404 until its TTL ran out.
+        Rate-limited per video so requests for files that really are missing do not hit the database."""
+        if time.monotonic() - access.loaded_at < RECHECK_AFTER_SECONDS:
+            return None
+        self.invalidate(access.video_id)
+        fresh = await self.access(access.video_id)
+        if fresh is None or fresh.provider == access.provider:
+            return None
+        return fresh
+
+    def storage(self, access: VideoAccess) -> Storage:
+        assert access.provider is not None
+        storage = self.storages.get(access.provider)
+        if storage is None:
+            raise NotFound(f"the files of this video are on {access.provider!r}, which is not configured")
+        return storage
+
+    def local_file(self, access: VideoAccess, path: str) -> str | None:
+        """The local file for ``path`` (a :func:`clean_hls_path`) if the video's storage is local; raises
+        NotFound unless it is a regular file reached from the video's real folder through real directories:
+        a symlink anywhere below that folder is refused, so nothing outside it is ever served.
+
+        At most three ``lstat`` calls: no ``realpath`` of the whole path on every segment request."""
+        if access.hls_root is None:
+            if self.storage(access).local_path(access.prefix.rstrip("/")) is None:
+                return None  # object storage
+            raise NotFound("not found")
+        parts = path.split("/")
+        full = access.hls_root
+        for depth, part in enumerate(parts, 1):
+            full = f"{full}{os.sep}{part}"
+            try:
+                mode = os.lstat(full).st_mode
+            except OSError:
+                raise NotFound("not found") from None
+            wanted = stat.S_ISREG if depth == len(parts) else stat.S_ISDIR
+            if not wanted(mode):
+                raise NotFound("not found")
+        return full
+
+    # ---- playlists and other rewritten text -------------------------------------------------------
+    def fresh_text(self, video_id: int, path: str) -> CachedText | None:
+        """A cached playlist, if there is a fresh one (only validated paths are ever cached)."""
+        cached = self._texts.get((video_id, path))
+        if cached is not None and time.monotonic() - cached.loaded_at < self.ttl:
+            return cached
+        return None
+
+    async def text(self, access: VideoAccess, path: str) -> CachedText:
+        key = (access.video_id, path)
+        cached = self._texts.get(key)
+        if cached is not None and time.monotonic() - cached.loaded_at < self.ttl:
+            self._texts.move_to_end(key)
+            return cached
+        generation = self._generation
+        loaded = await self._load_text(access, path)
+        if generation == self._generation:
+            old = self._texts.pop(key, None)
+            if old is not None:
+                self._text_bytes -= old.size
+            self._texts[key] = loaded
+            self._text_bytes += loaded.size
+            while self._text_bytes > PLAYLIST_CACHE_BYTES and len(self._texts) > 1:
+                self._text_bytes -= self._texts.popitem(last=False)[1].size
+        return loaded
+
+    async def _load_text(self, access: VideoAccess, path: str) -> CachedText:
+        self.stats["text_loads"] += 1
+        local = self.local_file(access, path)
+        if local is not None:
+            try:
+                raw, modified = await asyncio.to_thread(_read_with_mtime, local)
+            except OSError:
+                raise NotFound("not found") from None
+        else:
+            storage = self.storage(access)
+            try:
+                raw = b"".join([block async for block in storage.read(access.prefix + path)])
+            except (FileNotFoundError, KeyError):
+                raise NotFound("not found") from None
+            modified = time.time()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise NotFound("this playlist is not valid UTF-8") from None
+        parts = split_playlist(text) if is_playlist(path) else split_thumbnails_vtt(text)
+        etag = hashlib.blake2s(raw, digest_size=10).hexdigest()
+        return CachedText(parts=parts, public_body=raw, etag=etag, last_modified=modified,
+                          size=len(raw) + sum(len(p) for p in parts))
+
+    # ---- what the watch page and the playback API hand out ----------------------------------------
+    def urls(self, access: VideoAccess, base: str = "", token: str | None = None) -> dict[str, object]:
+        """Playback URLs for one video; a private one's carry ``token`` (already verified by the caller)
+        or a fresh one."""
+        expires = None
+        if access.is_public:
+            token = None
+        elif token is None:
+            token, expires = self.tokens.issue(access.video_id)
+        else:
+            expires = int(token.partition(".")[0])
+        root = f"{base}/hls/{access.video_id}/"
+
+        def url(path: str | None) -> str | None:
+            if path is None:
+                return None
+            return root + path + (f"?token={token}" if token else "")
+
+        return {
+            "hls_url": url("master.m3u8"),
+            "thumbnail_url": url(access.poster),
+            "thumbnails_vtt_url": url(access.thumbnails_vtt),
+            "subtitles": [{"lang": t.lang, "label": t.label, "url": url(t.path)} for t in access.subtitles],
+            "duration_seconds": access.duration_seconds,
+            "is_public": access.is_public,
+            "token": token,
+            "token_expires_at": expires,
+        }
+
+    async def playback(self, video_id: int, *, viewer_id: int | None, admin: bool, base: str = "") -> dict:
+        """``GET /api/videos/{id}/playback``: private videos only for their owner or an admin."""
+        access = await self.access(video_id)
+        if access is None:
+            raise NotFound("video not found")
+        if not access.is_public and not admin and viewer_id != access.owner_id:
+            if viewer_id is None:
+                raise NotFound("video not found")
+            raise Forbidden("this video is private", code="video_private")
+        if not access.playable:
+            raise Conflict(f"this video is not ready to play (status {access.status})", code="video_not_ready")
+        data = self.urls(access, base)
+        data["watch_url"] = f"{base}/watch/{video_id}" + (f"?token={data['token']}" if data["token"] else "")
+        return data
+
+    async def close(self) -> None:
+        for future in self._loading.values():
+            with contextlib.suppress(Exception):
+                future.cancel()

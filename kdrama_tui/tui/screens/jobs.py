@@ -1,0 +1,152 @@
+"""Jobs: the transcode queue in order; change priority, cancel, retry, read why a job failed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.widgets import DataTable, Static
+
+from kdrama_tui.tui.formatting import short_time, text_bar, truncate
+from kdrama_tui.tui.screens.base import SectionScreen
+
+FILTERS = {"all": None, "active": "queued,processing", "failed": "failed,cancelled"}
+PROGRESS_COLUMN = "progress"
+FINAL = ("completed", "failed", "cancelled")
+
+
+class JobsScreen(SectionScreen):
+    SECTION = "jobs"
+    CSS_PATH = "jobs.tcss"
+    RELOAD_ON = ("job.", "video.deleted")
+    BINDINGS = [
+        Binding("plus,equals_sign", "priority(-1)", "Raise"),
+        Binding("minus", "priority(1)", "Lower"),
+        Binding("x,delete", "cancel", "Cancel"),
+        Binding("t", "retry", "Retry"),
+        Binding("f", "filter", "Show"),
+        Binding("r", "reload", "Refresh"),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, jobs: list[dict[str, Any]]) -> None:
+            super().__init__()
+            self.jobs = jobs
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter = "all"
+        self.jobs: dict[str, dict[str, Any]] = {}
+
+    def compose_body(self) -> ComposeResult:
+        table: DataTable[str] = DataTable(id="jobs", cursor_type="row", zebra_stripes=True)
+        for label, key in (("ID", "id"), ("Video", "video"), ("Status", "status"), ("Pri", "priority"),
+                           ("Progress", PROGRESS_COLUMN), ("Try", "attempt"), ("Queued", "created")):
+            table.add_column(label, key=key)
+        yield table
+        with VerticalScroll(id="job-detail", classes="detail"):
+            yield Static("", id="job-text", markup=False)
+
+    def on_mount(self) -> None:  # SectionScreen.on_mount runs too
+        self._titles()
+
+    def _titles(self) -> None:
+        self.query_one("#jobs", DataTable).border_title = f"queue order · showing {self.filter}"
+        self.query_one("#job-detail").border_title = "Job"
+
+    @work(exclusive=True, group="jobs.load", description="Load the queue", exit_on_error=False)
+    async def reload(self) -> None:
+        self.post_message(self.Loaded(await self.api.jobs(FILTERS[self.filter])))
+
+    def on_jobs_screen_loaded(self, message: Loaded) -> None:
+        self.jobs = {str(j["id"]): j for j in message.jobs}
+        self.fill_table(self.query_one("#jobs", DataTable), (
+            (str(j["id"]), (str(j["id"]), truncate(j.get("video_title") or f"video {j['video_id']}", 30),
+                            j["status"], str(j["priority"]), self._progress(j), str(j.get("attempt") or 1),
+                            short_time(j.get("created_at"))))
+            for j in message.jobs))
+        self._show_selected()
+
+    @staticmethod
+    def _progress(job: dict[str, Any]) -> str:
+        if job["status"] in ("failed", "cancelled"):
+            return job["status"]
+        return text_bar(100 if job["status"] == "completed" else job.get("progress") or 0, width=10)
+
+    def on_server_event(self, event: dict[str, Any]) -> None:
+        if event.get("type") != "job.progress":
+            return
+        data = event.get("data") or {}
+        key = str(data.get("job_id"))
+        if key in self.jobs and isinstance(data.get("progress"), int | float):
+            self.jobs[key]["progress"] = data["progress"]
+            self.query_one("#jobs", DataTable).update_cell(key, PROGRESS_COLUMN,
+                                                           Text(self._progress(self.jobs[key])))
+
+    @on(DataTable.RowHighlighted, "#jobs")
+    def _show_selected(self) -> None:
+        job = self.selected(quiet=True)
+        text = ""
+        if job is not None:
+            lines = [f"job {job['id']} of video {job['video_id']} {job.get('video_title') or ''}".rstrip(),
+                     f"{job['status']} · priority {job['priority']} · attempt {job.get('attempt') or 1}"
+                     f" · queued {short_time(job.get('created_at'))} · started {short_time(job.get('started_at'))}"
+                     f" · ended {short_time(job.get('completed_at'))}"]
+            if job.get("error_message"):
+                lines += ["", "error:", job["error_message"]]
+            for warning in job.get("warnings") or []:
+                lines.append(f"warning: {warning}")
+            text = "\n".join(lines)
+        self.query_one("#job-text", Static).update(text)
+
+    def selected(self, quiet: bool = False) -> dict[str, Any] | None:
+        job = self.jobs.get(self.selected_key(self.query_one("#jobs", DataTable)) or "")
+        if job is None and not quiet:
+            self.notify("no job selected", severity="warning", markup=False)
+        return job
+
+    def action_priority(self, step: int) -> None:
+        job = self.selected()
+        if job is None:
+            return
+        if job["status"] != "queued":
+            self.notify("only a queued job's priority can change", severity="warning", markup=False)
+            return
+        priority = min(10, max(1, int(job["priority"]) + step))
+        if priority == job["priority"]:
+            return
+        self.run_call(f"Set priority of job {job['id']}", lambda: self.api.set_job_priority(job["id"], priority),
+                      f"job {job['id']} priority {priority}")
+
+    def action_cancel(self) -> None:
+        job = self.selected()
+        if job is None:
+            return
+        if job["status"] in FINAL:
+            self.notify(f"job {job['id']} has already ended ({job['status']})", severity="warning", markup=False)
+            return
+        self.confirm(f"Cancel job {job['id']} ({job.get('video_title') or job['video_id']})? A running ffmpeg is "
+                     "stopped and its partial output removed.",
+                     lambda: self.run_call(f"Cancel job {job['id']}", lambda: self.api.cancel_job(job["id"]),
+                                           f"job {job['id']} cancelled"), yes="Cancel job")
+
+    def action_retry(self) -> None:
+        job = self.selected()
+        if job is None:
+            return
+        if job["status"] not in ("failed", "cancelled"):
+            self.notify("only a failed or cancelled job is retried", severity="warning", markup=False)
+            return
+        self.run_call(f"Retry video {job['video_id']}", lambda: self.api.retry_transcode(job["video_id"]),
+                      f"video {job['video_id']} queued again")
+
+    def action_filter(self) -> None:
+        names = list(FILTERS)
+        self.filter = names[(names.index(self.filter) + 1) % len(names)]
+        self._titles()
+        self.reload()
