@@ -25,9 +25,10 @@ from pathlib import Path
 from kdrama_tui.commands.common import CommandError, run_with_services
 from kdrama_tui.services.container import Services
 from kdrama_tui.services.ingest.importer import FAILED_DIR, IngestOutcome
+from kdrama_tui.services.ingest.late_subtitles import LateOutcome
 from kdrama_tui.services.ingest.openfiles import open_writers
 from kdrama_tui.services.ingest.sidecars import is_sidecar_name
-from kdrama_tui.services.ingest.watcher import LateOutcome, is_partial_name
+from kdrama_tui.services.ingest.tracking import is_partial_name
 
 
 def register(sub: argparse._SubParsersAction) -> None:

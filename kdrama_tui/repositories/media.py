@@ -104,6 +104,19 @@ class TranscodingJobRepository(BaseRepository[TranscodingJob]):
     async def find_by_video(self, video_id: int) -> list[TranscodingJob]:
         return await self.list({"video_id": video_id}, order_by="id")
 
+    async def queue(self, video_id: int, *, priority: int, provider: str, retry_of: TranscodingJob | None = None,
+                    run_after: datetime | None = None) -> TranscodingJob:
+        """Insert a queued job: the one place a job row is built (hand-off, manual re-queue, retry).
+
+        A retry carries its predecessor's attempt number plus one and points back at it."""
+        row: dict[str, Any] = {"video_id": video_id, "status": "queued", "provider": provider,
+                               "priority": priority, "progress": 0}
+        if retry_of is not None:
+            row.update(attempt=retry_of.attempt + 1, retry_of_id=retry_of.id)
+        if run_after is not None:
+            row["run_after"] = run_after
+        return await self.create(row)
+
     async def find_by_status(self, status: str) -> list[TranscodingJob]:
         return await self.list({"status": status}, order_by="priority, created_at, id")
 

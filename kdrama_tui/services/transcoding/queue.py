@@ -312,10 +312,9 @@ class MediaQueue:
                 return  # no longer ours: whoever holds it now decides
             if not permanent and job.attempt < self.transcode.max_attempts:
                 delay = self.transcode.retry_backoff_seconds * 2 ** (job.attempt - 1)
-                retry = await repos_of(tx).jobs.create({
-                    "video_id": job.video_id, "status": "queued", "provider": job.provider,
-                    "priority": job.priority, "progress": 0, "attempt": job.attempt + 1, "retry_of_id": job.id,
-                    "run_after": utcnow() + timedelta(seconds=delay)})
+                retry = await repos_of(tx).jobs.queue(
+                    job.video_id, priority=job.priority, provider=job.provider, retry_of=job,
+                    run_after=utcnow() + timedelta(seconds=delay))
             else:
                 video_failed = await _mark_video_failed(tx, job.video_id)
         self.events.publish("job.failed", job_id=job.id, video_id=job.video_id, attempt=job.attempt,
@@ -360,8 +359,7 @@ class MediaQueue:
                                details={"job_id": active.id})
             if not await repos_of(tx).video_files.find_by_video(video_id, "original"):
                 raise Conflict("the video has no original file to transcode", code="no_original")
-            job = await repos_of(tx).jobs.create({"video_id": video_id, "status": "queued", "provider": provider,
-                                              "priority": priority, "progress": 0})
+            job = await repos_of(tx).jobs.queue(video_id, priority=priority, provider=provider)
             if video.status != "ready":
                 await repos_of(tx).videos.update(video_id, {"status": "processing"})
         self.events.publish("job.queued", job_id=job.id, video_id=video_id, priority=priority)
