@@ -268,7 +268,7 @@ class FileImporter:
 
         relative = path.relative_to(root) if root is not None and path.is_relative_to(root) \
             else PurePath(path.parent.name, path.name)
-        parsed = parse_path(relative)
+        parsed = await asyncio.to_thread(parse_path, relative)  # guessit loads its rules on first use
         season = fields.pop("season", parsed.season)
         episode = fields.pop("episode", parsed.episode)
         given = {"title": parsed.display_title, "year": parsed.year, **fields}
