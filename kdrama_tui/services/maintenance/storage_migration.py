@@ -56,6 +56,8 @@ class MigrationReport:
     reused: int = 0  # a verified copy was already there (an interrupted run)
     switched: int = 0
     bytes_copied: int = 0
+    total_bytes: int = 0  # the size of the rows counted in ``total``
+    bytes_done: int = 0  # of those, the size of the rows dealt with (copied, reused or failed)
     sources_deleted: int = 0
     failed: list[tuple[int, str, str]] = field(default_factory=list)  # (row id, key, why)
 
@@ -66,6 +68,7 @@ class MigrationReport:
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "total": self.total, "copied": self.copied, "reused": self.reused,
                 "switched": self.switched, "bytes_copied": self.bytes_copied,
+                "total_bytes": self.total_bytes, "bytes_done": self.bytes_done,
                 "sources_deleted": self.sources_deleted,
                 "failed": [{"id": i, "key": k, "error": e} for i, k, e in self.failed]}
 
@@ -98,6 +101,7 @@ class StorageMigration:
         report = MigrationReport(target=target_provider)
         totals = await repos_of(self.db).video_files.totals_by_provider()
         report.total = sum(n for provider, (n, _b) in totals.items() if provider != target_provider)
+        report.total_bytes = sum(b for provider, (_n, b) in totals.items() if provider != target_provider)
         for provider in totals:
             if provider != target_provider:
                 await self.storage_for(provider).check()  # fail fast on a misconfigured source
@@ -128,7 +132,10 @@ class StorageMigration:
 
             async def one(row: VideoFile) -> None:
                 async with gate:
-                    await self._move_row(row, target_provider, target, report)
+                    try:
+                        await self._move_row(row, target_provider, target, report)
+                    finally:
+                        report.bytes_done += row.file_size or 0
                     self._report_progress(report)
 
             try:
@@ -220,7 +227,8 @@ class StorageMigration:
         self._last_event = now
         done = report.copied + report.reused + len(report.failed)
         self.events.publish("storage_migration.progress", target=report.target, done=done, total=report.total,
-                            bytes=report.bytes_copied, failed=len(report.failed))
+                            bytes=report.bytes_copied, bytes_done=report.bytes_done,
+                            total_bytes=report.total_bytes, failed=len(report.failed))
         if self.progress is not None:
             self.progress(report, done)
 
