@@ -68,6 +68,7 @@ CASES = [
     ("2019.mkv", "2019", None, None, None, None, None, False),
     # release tags and numbers in titles are never episodes
     ("Reply 1988.mkv", "Reply", 1988, None, None, None, None, False),
+    ("Reply 1988 - 03.mkv", "Reply", 1988, None, 3, None, None, False),
     ("Show.2019.1080p.x264.mkv", "Show", 2019, None, None, None, None, False),
     ("[NEXT] Show E03 720p.mkv", "Show", None, None, 3, None, None, False),
     ("Show.720p.H.264.mkv", "Show", None, None, None, None, None, False),
@@ -82,7 +83,8 @@ def test_parse_path(path: str, title: str, year: int | None, season: int | None,
     assert parse_path(PurePath(path)) == ParsedName(title, year, season, episode, end, aired, special)
 
 
-@pytest.mark.parametrize("path", ["도깨비 3화.mp4", "사랑의 불시착/시즌 2/01화.mkv", "응답하라 1988 (2015).mkv"])
+@pytest.mark.parametrize("path", ["도깨비 3화.mp4", "사랑의 불시착/시즌 2/01화.mkv", "응답하라 1988 (2015).mkv",
+                                  "도깨비/스페셜/1화.mkv"])
 def test_decomposed_hangul_gives_the_same_title_as_composed(path: str) -> None:
     decomposed = unicodedata.normalize("NFD", path)
     assert decomposed != path

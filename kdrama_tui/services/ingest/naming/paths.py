@@ -41,9 +41,10 @@ def parse_stem(stem: str) -> ParsedName:
 
 
 def _folder_season(folder: str) -> int | None:
+    folder = nfc(folder)
     if _SPECIALS_FOLDER.match(folder):
         return 0
-    if m := _SEASON_FOLDER.match(nfc(folder)):
+    if m := _SEASON_FOLDER.match(folder):
         return int(m.group(1) or m.group(2))
     return None
 

@@ -48,6 +48,7 @@ def parse_western(text: str, air_date: date | None = None) -> ParsedName:
     titles = _matches(found.get("title"))
     title = clean_title(titles[0].raw) if titles else ""
     seasons, episodes, years = (_numbers(found.get(k)) for k in ("season", "episode", "year"))
+    seasons = [n for n in seasons if n < 100]  # "Reply 1988 - 03": guessit also calls 1988 a season
     season = seasons[0] if seasons else None
     episode = episodes[0] if episodes else None
     episode_end = episodes[-1] if len(episodes) > 1 else None
