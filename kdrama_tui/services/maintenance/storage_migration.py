@@ -24,7 +24,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,7 @@ class MigrationReport:
     switched: int = 0
     bytes_copied: int = 0
     total_bytes: int = 0  # the size of the rows counted in ``total``
-    bytes_done: int = 0  # of those, the size of the rows dealt with (copied, reused or failed)
+    bytes_done: int = 0  # of those, the bytes dealt with (sent so far, or the whole row once reused or failed)
     sources_deleted: int = 0
     failed: list[tuple[int, str, str]] = field(default_factory=list)  # (row id, key, why)
 
@@ -132,10 +132,11 @@ class StorageMigration:
 
             async def one(row: VideoFile) -> None:
                 async with gate:
+                    sent = [0]  # bytes of this row already counted in bytes_done while it was sent
                     try:
-                        await self._move_row(row, target_provider, target, report)
+                        await self._move_row(row, target_provider, target, report, sent)
                     finally:
-                        report.bytes_done += row.file_size or 0
+                        report.bytes_done += max(0, (row.file_size or 0) - sent[0])
                     self._report_progress(report)
 
             try:
@@ -147,13 +148,13 @@ class StorageMigration:
                 raise failure.exceptions[0] from None
 
     async def _move_row(self, row: VideoFile, target_provider: str, target: Storage,
-                        report: MigrationReport) -> None:
+                        report: MigrationReport, sent: list[int]) -> None:
         key = row.file_path
         expected = row.checksum.lower() if _SHA256.match(row.checksum.lower()) else None
         try:
             source = self.storage_for(row.storage_provider)
             if not await self._already_there(source, target, key, expected):
-                await self._copy(source, target, key, expected, report)
+                await self._copy(source, target, key, expected, report, sent)
             else:
                 report.reused += 1
         except FileCopyError as exc:
@@ -184,8 +185,8 @@ class StorageMigration:
         return sha == expected
 
     async def _copy(self, source: Storage, target: Storage, key: str, expected: str | None,
-                    report: MigrationReport) -> None:
-        stored = await target.put_stream(key, source.read(key, chunk_size=_READ_CHUNK))
+                    report: MigrationReport, sent: list[int]) -> None:
+        stored = await target.put_stream(key, self._counted(source.read(key, chunk_size=_READ_CHUNK), report, sent))
         if expected is not None and stored.sha256 != expected:
             await target.delete(key)
             raise FileCopyError(f"the source's SHA-256 {stored.sha256[:12]}... does not match the recorded "
@@ -196,6 +197,15 @@ class StorageMigration:
             raise FileCopyError(f"the copy read back from the target differs ({size} bytes, {sha[:12]}...)")
         report.copied += 1
         report.bytes_copied += stored.size
+
+    async def _counted(self, chunks: AsyncIterator[bytes], report: MigrationReport,
+                       sent: list[int]) -> AsyncIterator[bytes]:
+        """The chunks, counted into the report's progress as they go (a large original takes minutes)."""
+        async for chunk in chunks:
+            sent[0] += len(chunk)
+            report.bytes_done += len(chunk)
+            self._report_progress(report)
+            yield chunk
 
     def _pending_sources(self) -> set[str]:
         """Sources named by an unfinished run's state file."""
