@@ -151,6 +151,19 @@ class _Throttle:
         return False
 
 
+class _CountingReader:
+    """A file read by tarfile, reporting the bytes read so far."""
+
+    def __init__(self, f: Any, report: Callable[[int], None]) -> None:
+        self._f, self._report, self.done = f, report, 0
+
+    def read(self, size: int = -1) -> bytes:
+        block = self._f.read(size)
+        self.done += len(block)
+        self._report(self.done)
+        return block
+
+
 class BackupService:
     def __init__(self, settings: Settings, events: EventBus, *, clock: Callable[[], datetime] = utcnow,
                  tz: tzinfo | None = None,
@@ -161,6 +174,17 @@ class BackupService:
         self.tz = tz  # None: the system's local time zone (for daily_at)
         self._cloud_factory = cloud_factory
         self._lock = asyncio.Lock()
+
+    def _progress_from_thread(self, stage: str, total: int) -> Callable[[int], None]:
+        """A callback for a worker thread: backup.progress with bytes, at most once a second, on the loop."""
+        loop, throttle = asyncio.get_running_loop(), _Throttle()
+
+        def report(done: int) -> None:
+            if throttle.ready() or done >= total:
+                loop.call_soon_threadsafe(
+                    lambda: self.events.publish("backup.progress", stage=stage, done=done, total=total))
+
+        return report
 
     # -- places ------------------------------------------------------------------------------------------
 
@@ -313,7 +337,8 @@ class BackupService:
             member = await self._snapshot(work)
             self.events.publish("backup.progress", stage="bundle", name=name)
             target = self.backup_dir / name
-            await asyncio.to_thread(self._bundle, work, member, target, when)
+            report = self._progress_from_thread("bundle", member.stat().st_size)
+            await asyncio.to_thread(self._bundle, work, member, target, when, report)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         return BackupInfo(name, "local", kind, when.astimezone(UTC).replace(microsecond=0),
@@ -338,7 +363,8 @@ class BackupService:
         await backup_db.check_postgres_dump(copy)
         return copy
 
-    def _bundle(self, work: Path, member: Path, target: Path, when: datetime) -> None:
+    def _bundle(self, work: Path, member: Path, target: Path, when: datetime,
+                report: Callable[[int], None] | None = None) -> None:
         files = {member.name: member}
         key = self.settings.master_key_path
         if key.is_file():
@@ -365,7 +391,8 @@ class BackupService:
                     info.uname = info.gname = ""
                     info.mode = 0o600
                     with files[name].open("rb") as f:
-                        tar.addfile(info, f)
+                        counted = _CountingReader(f, report) if report and name == member.name else f
+                        tar.addfile(info, counted)
             _fsync_file(tmp)
             os.chmod(tmp, 0o600)  # it holds the master key
             os.replace(tmp, target)
@@ -487,17 +514,22 @@ class BackupService:
         if not is_encrypted(head):
             return path
         plain = work / "backup.tar"
-        await asyncio.to_thread(self._decrypt, path, plain, self._passphrase())
+        report = self._progress_from_thread("restore.decrypt", path.stat().st_size)
+        await asyncio.to_thread(self._decrypt, path, plain, self._passphrase(), report)
         return plain
 
     @staticmethod
-    def _decrypt(source: Path, target: Path, passphrase: str) -> None:
+    def _decrypt(source: Path, target: Path, passphrase: str, report: Callable[[int], None] | None = None) -> None:
         decryptor = StreamDecryptor(passphrase)
         inflater = zlib.decompressobj(31)
+        done = 0
         with source.open("rb") as src, target.open("xb") as dst:
             try:
                 while block := src.read(_BLOCK):
                     dst.write(inflater.decompress(decryptor.update(block)))
+                    done += len(block)
+                    if report is not None:
+                        report(done)
                 decryptor.finalize()
                 dst.write(inflater.flush())
             except zlib.error as exc:  # authenticated yet not gzip: not made by us
