@@ -16,7 +16,7 @@ def test_every_name_of_goblin_finds_it() -> None:
     stored = series_keys(["Goblin", "도깨비", "Guardian: The Lonely and Great God"])
     for query in ("도깨비", "Goblin", "GOBLIN", "Guardian: The Lonely and Great God", "guardian the lonely",
                   "Dokkaebi", "dokkae bi", "dokkae-bi", "ㄷㄲㅂ", "깨비", unicodedata.normalize("NFD", "도깨비"),
-                  "ＧＯＢＬＩＮ"):
+                  "\uff27\uff2f\uff22\uff2c\uff29\uff2e"):  # full-width GOBLIN
         assert _finds(stored, query), query
     for query in ("Crash Landing", "ㅅㄹ", "-", " "):
         assert not _finds(stored, query), query
