@@ -9,8 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from kdrama_tui.repositories import repos_of
 from kdrama_tui.services.container import Services
-from tests.support.uploads import (  # noqa: F401  (fixtures)
-    Account, client, create_upload, random_bytes, svc, upload_all, vip)
+from tests.support.uploads import Account, create_upload, random_bytes, upload_all
 
 TUS = {"Tus-Resumable": "1.0.0"}
 
