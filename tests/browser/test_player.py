@@ -28,7 +28,7 @@ async def test_search_open_and_play_with_subtitles(world: World, page: Page) -> 
     await cards.first.locator("a").click()
     await page.wait_for_url(f"**/watch/{video.id}")
     await wait_for(page, "document.getElementById('quality').options.length === 3")  # Auto + 2 renditions
-    await page.click("#play")
+    # it starts on arrival (no click)
     await wait_for(page, "document.getElementById('video').currentTime > 3", timeout=30_000)
     # Keyboard, at once (the clip is 6 s): space pauses, the position is remembered per video, m mutes.
     await page.locator("#player").focus()
@@ -36,9 +36,9 @@ async def test_search_open_and_play_with_subtitles(world: World, page: Page) -> 
     await wait_for(page, "document.getElementById('video').paused")
     paused_at = await page.evaluate("document.getElementById('video').currentTime")
     # `paused` flips at once; the "pause" event that saves the position follows as a separate task.
-    key = f"kd.position.{video.id}"
-    await wait_for(page, f"Math.abs(Number(localStorage.getItem('{key}')) - {paused_at}) < 0.2")
-    saved = await page.evaluate(f"Number(localStorage.getItem('{key}'))")
+    saved_js = f"(kdState.progress({video.id}) || {{p: 0}}).p"
+    await wait_for(page, f"Math.abs({saved_js} - {paused_at}) < 0.2")
+    saved = await page.evaluate(saved_js)
     assert 3 <= saved <= SECONDS - 1 and abs(saved - paused_at) < 0.2
     await page.keyboard.press("m")
     assert await page.evaluate("document.getElementById('video').muted") is True
@@ -101,5 +101,5 @@ async def test_private_video_plays_with_the_owners_link(world: World, page: Page
     video = await world.video(is_public=False, title="Shared privately")
     link = await (await world.client.get(f"/api/videos/{video.id}/playback", headers=world.alice.headers)).json()
     await page.goto(link["watch_url"])
-    await page.click("#play")
+    # it starts on arrival (no click)
     await wait_for(page, "document.getElementById('video').currentTime > 1", timeout=30_000)

@@ -112,7 +112,7 @@ async def watch_page(request: web.Request) -> web.Response:
     config = {
         "videoId": video_id, "hlsUrl": urls["hls_url"], "subtitles": urls["subtitles"],
         "thumbnailsVtt": urls["thumbnails_vtt_url"], "duration": access.duration_seconds,
-        "viewsUrl": f"/api/videos/{video_id}/views",
+        "viewsUrl": f"/api/videos/{video_id}/views", "seriesId": getattr(video, "series_id", None), "segments": [],
         "commentsUrl": f"/api/videos/{video_id}/comments" + (f"?token={token}" if token else ""),
     }
     return render("watch.html", video=video, playback=urls, comments=comments, config=config,
