@@ -14,7 +14,7 @@ import re
 import sqlite3
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,8 @@ def _param(value: Any) -> Any:
         return value.astimezone(UTC).strftime(SQLITE_TIME_FORMAT)
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, date):  # a calendar date (datetime was handled above): ISO text
+        return value.isoformat()
     return value
 
 

@@ -30,6 +30,7 @@ from kdrama_tui.services.ingest.watcher import Ingester
 from kdrama_tui.services.library.handoff import Library
 from kdrama_tui.services.maintenance.orphans import OrphanSweeper
 from kdrama_tui.services.playback.service import PlaybackService
+from kdrama_tui.services.series.service import SeriesService
 from kdrama_tui.services.transcoding.relay import JobRelay
 from kdrama_tui.services.transcoding.service import MediaService
 from kdrama_tui.services.uploads import UploadService
@@ -55,6 +56,7 @@ class Services:
     media: MediaService  # transcode queue (media.queue) and subtitle tracks (media.tracks)
     playback: PlaybackService
     catalog: CatalogService
+    series: SeriesService
     analytics: AnalyticsService
     comments: CommentService
     ingester: Ingester
@@ -161,6 +163,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     library = Library(db, storage, events)
     playback = PlaybackService(db, settings, storages, events)
     media = MediaService(db, storage, storages, events, settings, binaries=binaries)
+    catalog = CatalogService(db, storages, events, playback)
     return Services(
         settings=settings, db=db, events=events, storage=storage, storages=storages,
         accounts=accounts,
@@ -170,7 +173,8 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         uploads=UploadService(db, library, events, settings),
         media=media,
         playback=playback,
-        catalog=CatalogService(db, storages, events, playback),
+        catalog=catalog,
+        series=SeriesService(db, catalog, events),
         analytics=AnalyticsService(db, playback, settings.streaming.views_per_ip_per_minute, events),
         comments=CommentService(db, events, playback, max_length=settings.streaming.comment_max_length,
                                 per_ip_per_minute=settings.streaming.comments_per_ip_per_minute),
