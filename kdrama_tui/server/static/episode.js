@@ -32,10 +32,8 @@
   video.addEventListener("seeked", updateSkip);
 
   // ---- next episode -------------------------------------------------------------------------------
-  if (!config.seriesId) return;
-  var series = null, next = null, left = 0, timer = null, cancelled = false;
-  fetch("/api/series/" + config.seriesId).then(function (r) { return r.ok ? r.json() : null; })
-    .then(function (body) { series = body; }).catch(function () {});
+  if (!config.seriesId || !config.series) return;
+  var series = config.series, next = null, left = 0, timer = null, cancelled = false;
 
   function startsAt() {
     var outro = segments.filter(function (s) { return s.type === "outro"; })[0];
