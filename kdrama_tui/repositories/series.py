@@ -69,7 +69,7 @@ class SeriesRepository(BaseRepository[Series]):
             "ORDER BY id", {"key": key, "line": like_pattern(f"\n{key}\n")})
         return self._rows(rows)
 
-    def _where(self, search: SeriesSearch, params: dict[str, Any]) -> str:  # type: ignore[override]
+    def _search_where(self, search: SeriesSearch, params: dict[str, Any]) -> str:
         clauses = []
         if not search.visibility.admin:
             clauses.append("EXISTS (SELECT 1 FROM videos v WHERE v.series_id = s.id AND "
@@ -91,7 +91,7 @@ class SeriesRepository(BaseRepository[Series]):
     async def search(self, search: SeriesSearch) -> tuple[list[Series], int]:
         """One page of matching series in title order, and the number of matches."""
         params: dict[str, Any] = {}
-        where = self._where(search, params)
+        where = self._search_where(search, params)
         total = int(await self.db.fetch_value(f"SELECT COUNT(*) AS n FROM series s{where}", params))
         if total == 0 or search.offset >= total:
             return [], total

@@ -3,8 +3,8 @@
 A key is the text NFC-normalized (macOS file names carry Hangul decomposed; NFC composes it, and unlike
 NFKC it leaves the compatibility jamo ``ㄷㄲㅂ`` that Korean keyboards type as they are), case-folded,
 with full-width ASCII made plain and every space, hyphen and punctuation mark removed: "Guardian: The
-Lonely and Great God", "guardian the lonely-and-great god" and "GUARDIAN\uff1aTHE LONELY AND GREAT GOD" (a full-width colon) are
-one key. A series stores, one per line, the key of its title, native title and each alternative title,
+Lonely and Great God", "guardian the lonely-and-great god" and the same with a full-width colon are one
+key. A series stores, one per line, the key of its title, native title and each alternative title,
 and for a name with Hangul also the key of its Revised Romanization (korean-romanizer, which applies the
 sound-change rules: "사랑의 불시착" -> "sarangui bulsichak") and of its initial consonants (choseong,
 "도깨비" -> "ㄷㄲㅂ", by Unicode arithmetic). A query is folded the same way and found as a substring of
