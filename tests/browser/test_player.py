@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from playwright.async_api import Page
+from playwright.async_api import Page, async_playwright
 
 from kdrama_tui.repositories import repos_of
-from tests.support.browser import wait_for
+from tests.support.browser import CHROMIUM_ARGS, wait_for
 from tests.support.hls import SECONDS
 from tests.support.world import World
 
@@ -103,3 +103,22 @@ async def test_private_video_plays_with_the_owners_link(world: World, page: Page
     await page.goto(link["watch_url"])
     # it starts on arrival (no click)
     await wait_for(page, "document.getElementById('video').currentTime > 1", timeout=30_000)
+
+
+async def test_autoplay_falls_back_to_muted_with_an_unmute_button(world: World) -> None:
+    """A browser that refuses sound without a click (Chrome's default for a site not yet engaged) still
+    starts the video on arrival, muted, with a visible unmute button."""
+    video = await world.video(title="Autoplay")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium",
+                                                   args=[*CHROMIUM_ARGS, "--autoplay-policy=user-gesture-required"])
+        try:
+            page = await browser.new_page()
+            await page.goto(f"{_origin(world)}/watch/{video.id}")
+            await wait_for(page, "document.getElementById('video').currentTime > 0.3", timeout=30_000)
+            assert await page.evaluate("document.getElementById('video').muted") is True
+            await page.click("#unmute")
+            assert await page.evaluate("document.getElementById('video').muted") is False
+            assert await page.is_hidden("#unmute")
+        finally:
+            await browser.close()
