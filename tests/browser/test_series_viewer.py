@@ -86,8 +86,9 @@ async def test_finishing_an_episode_plays_the_next_with_the_same_subtitles(world
 
 
 async def test_dual_subtitles_and_skip_intro(world: World, page: Page) -> None:
-    video = await world.video(title="Intro episode")
-    await world.svc.series.set_segments(video.id, [{"type": "intro", "start": 0, "end": 6}])
+    _, (video, second) = await _series(world, 2)
+    await world.svc.series.set_segments(video.id, [{"type": "intro", "start": 0, "end": 6},
+                                                   {"type": "outro", "start": 8.5, "end": 10}])
     await page.goto(f"{_origin(world)}/watch/{video.id}")
     await page.wait_for_selector("#skip", state="visible", timeout=30_000)
     assert "Skip intro" in await page.text_content("#skip")
@@ -105,10 +106,15 @@ async def test_dual_subtitles_and_skip_intro(world: World, page: Page) -> None:
     primary = await page.locator("#dual-subs .primary").bounding_box()
     secondary = await page.locator("#dual-subs .secondary").bounding_box()
     assert primary and secondary and primary["y"] < secondary["y"]
-    # hls.js shows none of its own meanwhile, and the choice carries over to the next page.
+    # hls.js shows none of its own meanwhile.
     assert await page.evaluate(
         f"Array.from({VIDEO}.textTracks).every(t => t.kind === 'metadata' || t.mode !== 'showing')")
-    await page.goto(f"{_origin(world)}/watch/{video.id}")
+    # With an outro set, the next-episode countdown waits for it (without, it would show by now).
+    assert await page.is_hidden("#next-up")
+    await page.evaluate(f"{VIDEO}.currentTime = 8.6")
+    await page.wait_for_selector("#next-up", state="visible")
+    # The two languages carry over to the next episode.
+    await page.goto(f"{_origin(world)}/watch/{second.id}")
     await wait_for(page, "kdramaPlayer.subtitle() === 'd:ko:en' && !document.getElementById('dual-subs').hidden",
                    timeout=30_000)
 
