@@ -24,13 +24,13 @@ import logging
 import os
 import secrets
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path, PurePath
-from typing import Literal
+from typing import Any, Literal
 
 from kdrama_tui.config import Settings
-from kdrama_tui.db import Database
+from kdrama_tui.db import Database, Executor
 from kdrama_tui.errors import Conflict, UniqueViolation, ValidationError
 from kdrama_tui.events import EventBus
 from kdrama_tui.fsutil import atomic_write_bytes
@@ -40,10 +40,12 @@ from kdrama_tui.media.probe import probe
 from kdrama_tui.models import Video, utcnow
 from kdrama_tui.repositories import repos_of
 from kdrama_tui.services.accounts.service import AccountService
-from kdrama_tui.services.ingest.naming import parse_path
+from kdrama_tui.services.ingest.naming import ParsedName, parse_path
+from kdrama_tui.services.ingest.show_folder import find_show_json, load_show_json
 from kdrama_tui.services.ingest.sidecars import Sidecars, find_sidecars, load_metadata
 from kdrama_tui.services.library.handoff import Library
 from kdrama_tui.services.library.metadata import parse_metadata
+from kdrama_tui.services.series.placement import EpisodeGuess, Placement, place
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,8 @@ class IngestOutcome:
     title: str | None = None
     sha256: str | None = None
     moved_to: Path | None = None
+    series_id: int | None = None  # the series it was placed in as an episode
+    unmatched: str | None = None  # why a file naming an episode was not placed (it is a lone video)
 
     @property
     def ok(self) -> bool:
@@ -271,17 +275,23 @@ class FileImporter:
         parsed = parse_path(relative)
         season = fields.pop("season", parsed.season)
         episode = fields.pop("episode", parsed.episode)
+        guess = await self._episode_guess(path, root, parsed, fields, season, episode)
         given = {"title": parsed.display_title, "year": parsed.year, **fields}
         try:
             metadata = parse_metadata(given, parsed.title)
         except ValidationError as exc:
             raise IngestFailure(f"metadata not accepted: {exc.message}") from exc
         uploader_id = await self.account_id()
+        placed: list[Placement] = []
+
+        async def place_episode(tx: Executor, video: Video) -> None:  # in the video's own transaction
+            placed.append(await place(tx, video, guess))
+
         try:
             accepted = await self.library.accept_original(
                 uploader_id=uploader_id, source=path, original_filename=path.name, metadata=metadata,
                 sidecars=sidecars.subtitles, expected_sha256=opened.sha256, move=move,
-                extra_video_columns={"source_sha256": opened.sha256})
+                extra_video_columns={"source_sha256": opened.sha256}, in_transaction=place_episode)
         except UniqueViolation as exc:
             if exc.details.get("field") != "source_sha256":
                 raise
@@ -308,12 +318,37 @@ class FileImporter:
                 with contextlib.suppress(OSError):
                     sidecar.unlink()
         video = accepted.video
+        placement = placed[0] if placed else Placement()
         log.info("ingested %s as video %d %r (job %d queued)", path, video.id, video.title, accepted.job.id)
         self.events.publish("ingest.ingested", path=str(path), name=path.name, video_id=video.id,
                             title=video.title, job_id=accepted.job.id, size=opened.size, sha256=opened.sha256,
-                            subtitles=len(sidecars.subtitles), season=season, episode=episode)
+                            subtitles=len(sidecars.subtitles), season=season, episode=episode,
+                            series_id=placement.series_id, unmatched=placement.reason)
+        if placement.created:
+            self.events.publish("series.created", series_id=placement.series_id, title=guess.show_title)
         return IngestOutcome("ingested", path, video_id=video.id, job_id=accepted.job.id, title=video.title,
-                             sha256=opened.sha256)
+                             sha256=opened.sha256, series_id=placement.series_id, unmatched=placement.reason)
+
+    async def _episode_guess(self, path: Path, root: Path | None, parsed: ParsedName, fields: dict[str, Any],
+                             season: int | None, episode: int | None) -> EpisodeGuess:
+        """The episode the name and sidecars describe (``fields`` loses the episode keys); the show
+        folder's JSON is read only for a file that names an episode."""
+        extra = {key: fields.pop(key, None) for key in ("episode_end", "episode_title", "air_date")}
+        for key in ("episode_end", "air_date"):  # the sidecar's word over the name's
+            if extra[key] is None:
+                extra[key] = getattr(parsed, key, None)
+        guess = EpisodeGuess(show_title=parsed.title, year=parsed.year, season=season, episode=episode,
+                             special=bool(getattr(parsed, "special", False)), source_name=path.name, **extra)
+        if not guess.is_episode:
+            return guess
+        show_json = await asyncio.to_thread(find_show_json, path, root, parsed.title)
+        if show_json is None:
+            return guess
+        try:
+            series_fields = await asyncio.to_thread(load_show_json, show_json)
+        except ValidationError as exc:  # the video is still imported, as unmatched with the reason
+            return replace(guess, series_error=exc.message)
+        return replace(guess, series_fields=series_fields)
 
     async def _duplicate(self, path: Path, failed_root: Path | None, existing: Video, opened: _Opened,
                          sidecars: Sidecars, move: bool) -> IngestOutcome:

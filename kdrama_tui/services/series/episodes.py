@@ -95,9 +95,11 @@ async def detach(db: Executor, video_id: int) -> Video | None:
 
 
 async def find_for_name(db: Executor, title: str, year: int | None) -> list[Series]:
-    """Series one of whose names folds to the same key as ``title`` (narrowed by year when it is known)."""
+    """Series one of whose names folds to the same key as ``title``; with a year, a series of another
+    year is another show (remakes share titles), and one of the same year wins over one without."""
     found = await repos_of(db).series.find_by_key(search_key(title))
-    if year is not None and len(found) > 1:
+    if year is not None:
+        found = [s for s in found if s.year in (None, year)]
         same_year = [s for s in found if s.year == year]
-        found = same_year or [s for s in found if s.year is None] or found
+        found = same_year or found
     return found
