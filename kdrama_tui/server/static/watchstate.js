@@ -157,9 +157,33 @@
     return new Response(new Blob([bytes]).stream().pipeThrough(stream)).arrayBuffer()
       .then(function (buffer) { return new Uint8Array(buffer); });
   }
+  // The code carries {v: 2, e: {id: [position, duration, seconds since 1970, finished, series]}, h, o}:
+  // whole seconds, which compress far better than the stored milliseconds.
+  function compact(state) {
+    var e = {}, h = {};
+    Object.keys(state.e).forEach(function (id) {
+      var r = state.e[id];
+      e[id] = [Math.round(r.p), Math.round(r.d), Math.floor(r.t / 1000), r.f ? 1 : 0, r.s || 0];
+    });
+    Object.keys(state.h).forEach(function (id) { h[id] = Math.floor(state.h[id] / 1000); });
+    return { v: 2, e: e, h: h, o: [state.o.sub, state.o.sub2, Math.floor(state.o.t / 1000)] };
+  }
+  function expand(code) {
+    if (!code || code.v !== 2 || typeof code.e !== "object" || !code.e) throw new Error("not a progress code");
+    var state = { v: 1, e: {}, h: {}, o: {} };
+    Object.keys(code.e).forEach(function (id) {
+      var r = code.e[id];
+      if (!Array.isArray(r)) return;
+      state.e[id] = { p: r[0], d: r[1], t: r[2] * 1000, f: r[3] ? 1 : 0, s: r[4] || null };
+    });
+    Object.keys(code.h || {}).forEach(function (id) { state.h[id] = code.h[id] * 1000; });
+    var o = Array.isArray(code.o) ? code.o : [];
+    state.o = { sub: o[0], sub2: o[1], t: (o[2] || 0) * 1000 };
+    return clean(state);
+  }
   // "KDz" + deflated JSON where the browser can compress, else "KD1" + the JSON itself; base64url.
   function exportCode() {
-    var json = new TextEncoder().encode(JSON.stringify(load()));
+    var json = new TextEncoder().encode(JSON.stringify(compact(load())));
     if (typeof CompressionStream === "function") {
       return pipe(json, new CompressionStream("deflate-raw")).then(function (z) { return "KDz" + toBase64(z); });
     }
@@ -177,9 +201,9 @@
   // Merge a code into this browser's state; resolves to the number of episodes it carried.
   function importCode(code) {
     return decode(code).then(function (theirs) {
-      if (!theirs || theirs.v !== 1) throw new Error("not a progress code");
+      theirs = expand(theirs);
       save(merge(load(), theirs));
-      return Object.keys(clean(theirs).e).length;
+      return Object.keys(theirs.e).length;
     });
   }
 
