@@ -40,6 +40,7 @@ async def test_finishing_an_episode_plays_the_next_with_the_same_subtitles(world
     await wait_for(page, f"{VIDEO}.currentTime > 0.3", timeout=30_000)  # it starts on arrival
     await wait_for(page, "document.getElementById('subtitles').options.length > 2")
     await _select_by_text(page, "#subtitles", "English")
+    assert (await page.get_attribute("#next-link", "href") or "").endswith(f"/watch/{second.id}")
     # Inside the last seconds the countdown shows; cancelled, the episode does not move on.
     await page.evaluate(f"{VIDEO}.currentTime = 6")
     await page.wait_for_selector("#next-up", state="visible")
@@ -83,6 +84,7 @@ async def test_finishing_an_episode_plays_the_next_with_the_same_subtitles(world
     await page.evaluate(f"{VIDEO}.currentTime = {VIDEO}.duration - 1")
     await wait_for(page, f"{VIDEO}.ended", timeout=15_000)
     assert await page.is_hidden("#next-up") and page.url.endswith(f"/watch/{second.id}")
+    assert await page.is_hidden("#next-link")
 
 
 async def test_dual_subtitles_and_skip_intro(world: World, page: Page) -> None:

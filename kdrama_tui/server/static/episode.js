@@ -65,6 +65,13 @@
       if (left <= 0) go();
     }, 1000);
   }
+  var following = window.kdState.nextAfter(series, config.videoId);
+  var nextLink = document.getElementById("next-link");
+  if (following && nextLink) {
+    nextLink.textContent = "Next episode · 다음 화: " + label(following) + " →";
+    nextLink.href = following.watch_url;
+    nextLink.hidden = false;
+  }
   video.addEventListener("timeupdate", function () {
     if (!series || !duration()) return;
     var at = startsAt();
