@@ -41,8 +41,9 @@ async def test_finishing_an_episode_plays_the_next_with_the_same_subtitles(world
     await wait_for(page, "document.getElementById('subtitles').options.length > 2")
     await _select_by_text(page, "#subtitles", "English")
     assert (await page.get_attribute("#next-link", "href") or "").endswith(f"/watch/{second.id}")
-    # Inside the last seconds the countdown shows; cancelled, the episode does not move on.
-    await page.evaluate(f"{VIDEO}.currentTime = 6")
+    # Inside the last seconds the countdown shows (paused here, so it waits for the click); cancelled,
+    # the episode does not move on.
+    await page.evaluate(f"{VIDEO}.pause(); {VIDEO}.currentTime = 6")
     await page.wait_for_selector("#next-up", state="visible")
     assert "Part 2" in await page.text_content("#next-title")
     await page.click("#next-cancel")
