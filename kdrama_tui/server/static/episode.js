@@ -38,7 +38,9 @@
   function startsAt() {
     var outro = segments.filter(function (s) { return s.type === "outro"; })[0];
     var d = duration();
-    if (outro && outro.start < d) return outro.start;
+    // An outro in the first half is bad data (a season's segments applied to a shorter episode):
+    // trusting it would cut the episode short, so the end-of-episode rule applies instead.
+    if (outro && outro.start < d && outro.start >= d / 2) return outro.start;
     return Math.max(d - LEAD, d / 2);
   }
   function go() {
