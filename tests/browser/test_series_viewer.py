@@ -39,7 +39,7 @@ async def test_finishing_an_episode_plays_the_next_with_the_same_subtitles(world
     await page.goto(f"{_origin(world)}/watch/{first.id}")
     await wait_for(page, f"{VIDEO}.currentTime > 0.3", timeout=30_000)  # it starts on arrival
     await wait_for(page, "document.getElementById('subtitles').options.length > 2")
-    await _select_by_text(page, "#subtitles", "English")
+    await _select_by_text(page, "#subtitles", "한국어")  # not what this en-US browser would pick itself
     assert (await page.get_attribute("#next-link", "href") or "").endswith(f"/watch/{second.id}")
     # Inside the last seconds the countdown shows (paused here, so it waits for the click); cancelled,
     # the episode does not move on.
@@ -55,10 +55,10 @@ async def test_finishing_an_episode_plays_the_next_with_the_same_subtitles(world
     await page.wait_for_url(f"**/watch/{second.id}", timeout=20_000)
     await wait_for(page, f"{VIDEO}.currentTime > 0.3", timeout=30_000)
     await wait_for(page, f"""Array.from({VIDEO}.textTracks)
-        .some(t => t.language === 'en' && t.mode === 'showing' && t.cues && t.cues.length > 0)""", timeout=15_000)
+        .some(t => t.language === 'ko' && t.mode === 'showing' && t.cues && t.cues.length > 0)""", timeout=15_000)
     chosen = await page.evaluate("""() => { const m = document.getElementById('subtitles');
                                            return m.options[m.selectedIndex].text; }""")
-    assert chosen == "English"
+    assert chosen == "한국어"
     assert await page.evaluate(f"kdState.watched(kdState.progress({first.id}))") is True
     # Home: the series under Continue watching, pointing at episode 2, and as one card in the catalog.
     await page.goto(_origin(world) + "/")
