@@ -30,6 +30,14 @@
   });
   video.addEventListener("timeupdate", updateSkip);
   video.addEventListener("seeked", updateSkip);
+  var nextKey = null;  // set below for an episode with one after it
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (event.ctrlKey || event.metaKey || event.altKey || target.isContentEditable || target.tagName === "TEXTAREA" ||
+        target.tagName === "SELECT" || (target.tagName === "INPUT" && target.type !== "range")) return;
+    if ((event.key === "s" || event.key === "S") && !skipButton.hidden) { skipButton.click(); event.preventDefault(); }
+    if ((event.key === "n" || event.key === "N") && nextKey) { nextKey(); event.preventDefault(); }
+  });
 
   // ---- next episode -------------------------------------------------------------------------------
   if (!config.seriesId || !config.series) return;
@@ -73,6 +81,7 @@
     nextLink.textContent = "Next episode · 다음 화: " + label(following) + " →";
     nextLink.href = following.watch_url;
     nextLink.hidden = false;
+    nextKey = function () { next = following; go(); };
   }
   video.addEventListener("timeupdate", function () {
     if (!series || !duration()) return;
