@@ -9,6 +9,7 @@
   "use strict";
   var KEY = "kd.state";
   var WATCHED = 0.9;  // past 90% an episode counts as watched
+  var migrated = false;
 
   function empty() { return { v: 1, e: {}, h: {}, o: { sub: null, sub2: null, t: 0 } }; }
   function clean(raw) {
@@ -33,6 +34,8 @@
     var state;
     try { state = clean(JSON.parse(read(KEY) || "null")); } catch (e) { state = empty(); }
     // The player before series kept one key per video and the subtitle language apart: take them over once.
+    if (migrated) return state;
+    migrated = true;
     try {
       var legacy = [];
       for (var i = 0; i < localStorage.length; i++) {
