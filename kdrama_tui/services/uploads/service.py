@@ -107,11 +107,13 @@ class UploadService:
 
     # ---- sessions -------------------------------------------------------------------------------------
     async def create(self, user: User, *, filename: Any, total_size: Any, total_chunks: Any = None,
-                     metadata: Any = None, sha256: Any = None, protocol: str = "chunk") -> Upload:
+                     metadata: Any = None, sha256: Any = None, protocol: str = "chunk",
+                     tus_metadata: str | None = None) -> Upload:
         """Open a session after checking every limit, before a single byte is accepted.
 
         ``total_size`` None (tus only) defers the length: a later PATCH declares it (:meth:`append`), and
-        until then ``uploads.max_size`` bounds the bytes accepted.
+        until then ``uploads.max_size`` bounds the bytes accepted. ``tus_metadata`` is the client's raw
+        Upload-Metadata header, kept to be given back on HEAD (``metadata`` holds the parsed fields).
         """
         if not isinstance(filename, str) or not filename.strip():
             raise ValidationError("filename is required", code="invalid_filename")
@@ -151,7 +153,7 @@ class UploadService:
             "total_chunks": total_chunks, "uploaded_chunks": [], "status": "pending", "token": token,
             "protocol": protocol, "metadata": cleaned, "chunk_size": chunk_size, "bytes_received": 0,
             "expected_sha256": expected, "created_at": now, "updated_at": now,
-            "expires_at": now + self.expire_after,
+            "expires_at": now + self.expire_after, "tus_metadata": tus_metadata if protocol == "tus" else None,
         })
         try:
             await self.store.create_folder(token)
@@ -298,6 +300,11 @@ class UploadService:
         declares a deferred length (once; repeating the same value is a harmless retry).
         """
         upload = await self.get_by_token(user, token)
+        if upload.status in ("completed", "assembling") and offset == upload.total_size and content_length == 0:
+            # An empty PATCH at the final offset: a client that lost the answer to its last PATCH (it crashed,
+            # or the connection dropped while the upload was assembled) resumes this way. It gets the
+            # outcome, after waiting for an assembly in progress, instead of a conflict.
+            return await self.complete(user, upload.id)
         self.require_receiving(upload)
         if offset != upload.bytes_received:
             raise Conflict(f"Upload-Offset {offset} does not match the upload's offset {upload.bytes_received}",
@@ -577,7 +584,21 @@ class UploadService:
         return await self._abort(upload)
 
     async def abort_tus(self, user: User, token: str) -> Upload:
-        return await self._abort(await self.get_by_token(user, token))
+        """tus termination: an open upload is aborted (its bytes deleted); a completed one's record is
+        terminated while its video stays. Later requests about it answer 410, a second DELETE included."""
+        upload = await self.get_by_token(user, token)
+        async with self._lock(upload.id):  # a completion in progress finishes first
+            ended = await repos_of(self.db).uploads.transition(
+                upload.id, ("completed", *OPEN), {"status": "aborted", "updated_at": self.clock()})
+        if ended is None:
+            current = await repos_of(self.db).uploads.get(upload.id)
+            raise Gone("this upload was already terminated", code=f"upload_{current.status}")
+        await self.store.remove(upload.token)
+        self.inflight.forget(upload.id)
+        self.events.publish("upload.aborted", upload_id=upload.id, user_id=upload.user_id)
+        log.info("tus upload %d terminated%s", upload.id,
+                 f" after completion (video {ended.video_id} kept)" if ended.video_id is not None else "")
+        return ended
 
     async def _abort(self, upload: Upload) -> Upload:
         async with self._lock(upload.id):  # never in the middle of a completion
