@@ -144,7 +144,8 @@ async def _create(request: web.Request) -> web.Response:
         try:
             upload = await run_to_end(uploads.append(
                 caller.user, upload.token, offset=0, body=request.content.iter_any(),
-                content_length=request.content_length, checksum=checksum))
+                content_length=request.content_length, checksum=checksum,
+                stop=functools.partial(_drop_connection, request)))
         except DomainError as exc:  # the upload exists; tell the client where, so it can resume
             response = _error(exc)
             response.headers["Location"] = location
@@ -164,7 +165,7 @@ async def head(request: web.Request) -> web.Response:
 
 async def _head(request: web.Request) -> web.Response:
     caller = await require_user(request)
-    upload = await services(request).uploads.get_by_token(caller.user, request.match_info["token"])
+    upload = await services(request).uploads.settled_tus(caller.user, request.match_info["token"])
     _require_live(upload)
     headers = _upload_headers(request, upload)
     metadata = tus.encode_metadata(upload) if upload.tus_metadata is None else upload.tus_metadata
@@ -198,7 +199,7 @@ async def _patch(request: web.Request) -> web.Response:
     upload = await run_to_end(uploads.append(
         caller.user, upload.token, offset=offset, body=request.content.iter_any(),
         content_length=request.content_length if request.body_exists else 0, checksum=checksum,
-        upload_length=length))
+        upload_length=length, stop=functools.partial(_drop_connection, request)))
     return web.Response(status=204, headers=_upload_headers(request, upload))
 
 
@@ -221,6 +222,12 @@ async def method_override(request: web.Request) -> web.Response:
     clients behind proxies that drop PATCH; 405 without it."""
     raise DomainError("send X-HTTP-Method-Override (PATCH, DELETE or HEAD) with this method",
                       code="method_not_allowed", status=405)
+
+
+def _drop_connection(request: web.Request) -> None:
+    """End a superseded PATCH: its body stops as if the client had gone (what arrived is kept)."""
+    if request.transport is not None:
+        request.transport.abort()
 
 
 def _require_live(upload: Upload) -> None:

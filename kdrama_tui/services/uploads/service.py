@@ -54,6 +54,7 @@ OPEN = ("pending", "uploading", "assembling")  # not finished: listed as active,
 _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 _CHUNK_NUMBER = re.compile(r"^[0-9]{1,9}$")
 TUS_STREAM: PartKey = "tus"
+SUPERSEDE_SECONDS = 10.0  # how long a resuming tus request waits for the PATCH it supersedes to settle
 
 
 class Gone(DomainError):
@@ -100,6 +101,7 @@ class UploadService:
         self.inflight = InflightTracker(events)
         self.clock = clock
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.supersede_seconds = SUPERSEDE_SECONDS
 
     @property
     def expire_after(self) -> timedelta:
@@ -193,6 +195,16 @@ class UploadService:
         upload = await repos_of(self.db).uploads.find_by_token(token) if len(token) <= 64 else None
         if upload is None or upload.user_id != user.id or upload.protocol != "tus":
             raise NotFound("upload not found", code="upload_not_found")
+        return upload
+
+    async def settled_tus(self, user: User, token: str) -> Upload:
+        """A tus upload as a new request about it must see it: a PATCH still in flight for it (its client
+        resumed, so it gave up on that request) is stopped first and what it received is recorded, so the
+        offset is final. Without this a resume right after a dropped connection raced the server noticing
+        the drop: HEAD gave an offset the old PATCH then moved, or the new PATCH found the upload busy."""
+        upload = await self.get_by_token(user, token)
+        if await self.inflight.supersede(upload.id, TUS_STREAM, wait_seconds=self.supersede_seconds):
+            upload = await self.get_by_token(user, token)
         return upload
 
     def view(self, upload: Upload) -> dict[str, Any]:
@@ -292,14 +304,15 @@ class UploadService:
 
     async def append(self, user: User, token: str, *, offset: int, body: AsyncIterator[bytes],
                      content_length: int | None, checksum: tuple[str, bytes] | None,
-                     upload_length: int | None = None) -> Upload:
+                     upload_length: int | None = None, stop: Callable[[], None] | None = None) -> Upload:
         """tus PATCH: add the body at ``offset``; completes the upload when the last byte arrives.
 
         Without a checksum an interrupted body is kept up to where it stopped (the client resumes from
         there); with one, a mismatch or an interruption keeps nothing of the request. ``upload_length``
-        declares a deferred length (once; repeating the same value is a harmless retry).
+        declares a deferred length (once; repeating the same value is a harmless retry). ``stop`` ends
+        this request's body early when a later request about the upload supersedes it.
         """
-        upload = await self.get_by_token(user, token)
+        upload = await self.settled_tus(user, token)
         if upload.status in ("completed", "assembling") and offset == upload.total_size and content_length == 0:
             # An empty PATCH at the final offset: a client that lost the answer to its last PATCH (it crashed,
             # or the connection dropped while the upload was assembled) resumes this way. It gets the
@@ -311,7 +324,8 @@ class UploadService:
                            code="offset_mismatch", details={"offset": upload.bytes_received})
         # Claimed first: a length declared by a PATCH that is then refused as busy must not change the
         # upload under the PATCH that is streaming.
-        if not self.inflight.claim(upload.id, TUS_STREAM, verified=upload.bytes_received, total=upload.total_size):
+        if not self.inflight.claim(upload.id, TUS_STREAM, verified=upload.bytes_received, total=upload.total_size,
+                                   stop=stop):
             raise Conflict("another PATCH for this upload is in progress", code="upload_busy")
         try:
             upload = await self._patch_claimed(upload, offset, body, content_length, checksum, upload_length)
