@@ -188,6 +188,7 @@ class Upload(Model):
     updated_at: datetime | None = None
     expires_at: datetime | None = None
     error_message: str | None = None
+    tus_metadata: str | None = None  # 0010: Upload-Metadata as the tus client sent it (None: chunk API, older)
 
 
 @dataclass
