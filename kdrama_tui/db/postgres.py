@@ -98,14 +98,26 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 class PostgresDatabase(Database):
     dialect = "postgresql"
 
-    def __init__(self, url: str, pool_size: int = 10) -> None:
+    def __init__(self, url: str, pool_size: int = 10, *, statement_cache_size: int = 100,
+                 application_name: str = "", session_url: str = "") -> None:
         self.url = url
+        self.session_url = session_url or url
+        self.application_name = application_name[:63]  # NAMEDATALEN - 1: PostgreSQL would cut it anyway
         self._pool_size = pool_size
+        self._statement_cache_size = statement_cache_size
         self._pool: asyncpg.Pool | None = None
 
+    @property
+    def server_settings(self) -> dict[str, str]:
+        """Per-connection settings: the application name shows this node in ``pg_stat_activity``."""
+        return {"application_name": self.application_name} if self.application_name else {}
+
     async def open(self) -> PostgresDatabase:
+        # statement_cache_size=0 behind PgBouncer in transaction mode: a prepared statement lives on one
+        # server connection, and the next transaction may get another one.
         self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self._pool_size,
-                                               init=_init_connection)
+                                               init=_init_connection, server_settings=self.server_settings,
+                                               statement_cache_size=self._statement_cache_size)
         return self
 
     @property

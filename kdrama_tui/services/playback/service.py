@@ -32,7 +32,7 @@ from kdrama_tui.events import EventBus
 from kdrama_tui.models import VideoFile
 from kdrama_tui.repositories import repos_of
 from kdrama_tui.services.playback.hls_text import split_playlist, split_thumbnails_vtt
-from kdrama_tui.services.playback.tokens import PlaybackTokens, secret_path, token_fingerprint
+from kdrama_tui.services.playback.tokens import PlaybackTokens, token_fingerprint
 from kdrama_tui.storage import Storage, keys
 
 log = logging.getLogger(__name__)
@@ -174,13 +174,12 @@ def _track_label(file: VideoFile) -> str:
 
 class PlaybackService:
     def __init__(self, db: Database, settings: Settings, storages: Mapping[str, Storage], events: EventBus,
-                 tokens: PlaybackTokens | None = None) -> None:
+                 secret: bytes) -> None:
         self.db = db
         self.settings = settings
         self.storages = storages
         self.events = events
-        self.tokens = tokens or PlaybackTokens.from_file(
-            secret_path(settings.data_dir), settings.security.playback_token_minutes * 60)
+        self.tokens = PlaybackTokens(secret, settings.security.playback_token_minutes * 60)
         self.ttl = settings.streaming.cache_seconds
         self._access: OrderedDict[int, VideoAccess | tuple[float, None]] = OrderedDict()
         self._texts: OrderedDict[tuple[int, str], CachedText] = OrderedDict()
@@ -190,6 +189,11 @@ class PlaybackService:
         self.stats = {"access_loads": 0, "text_loads": 0}
 
     # ---- invalidation -----------------------------------------------------------------------------
+    def use_secret(self, secret: bytes) -> None:
+        """Sign and verify with another key from now on (the cluster's key was rotated): every token
+        issued under the old one stops working, remembered verifications included."""
+        self.tokens = PlaybackTokens(secret, self.tokens.lifetime_seconds)
+
     def invalidate(self, video_id: int | None = None) -> None:
         """Forget what is cached about one video (or everything)."""
         self._generation += 1
