@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 
 from kdrama_tui.db.base import Database, Executor, Params, Row
+from kdrama_tui.db.locks import ClusterLock
+from kdrama_tui.db.notify import Listener
+from kdrama_tui.db.pg_session import AdvisoryLock, PGListener
 from kdrama_tui.db.sql import to_numbered
 from kdrama_tui.errors import (
     DomainError,
@@ -158,6 +161,16 @@ class PostgresDatabase(Database):
 
     async def health(self) -> None:
         await self.fetch_value("SELECT 1")
+
+    async def try_lock(self, name: str) -> ClusterLock | None:
+        return await AdvisoryLock.try_take(self.session_url, self.application_name, name)
+
+    async def listen(self, channel: str, callback: Callable[[str], None],
+                     on_gap: Callable[[], None] | None = None) -> Listener:
+        return await PGListener(self.session_url, self.application_name, channel, callback, on_gap).start()
+
+    async def notify(self, channel: str, payload: str) -> None:
+        await self.execute("SELECT pg_notify(:channel, :payload)", {"channel": channel, "payload": payload})
 
     async def close(self) -> None:
         if self._pool is not None:

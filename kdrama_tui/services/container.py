@@ -30,6 +30,8 @@ from kdrama_tui.services.catalog.analytics import AnalyticsService
 from kdrama_tui.services.catalog.comments import CommentService
 from kdrama_tui.services.catalog.service import CatalogService
 from kdrama_tui.services.cluster.secrets import ClusterSecrets
+from kdrama_tui.services.cluster.singletons import RETRY_SECONDS as SINGLETON_RETRY_SECONDS
+from kdrama_tui.services.cluster.singletons import run_singleton
 from kdrama_tui.services.ingest.watcher import Ingester
 from kdrama_tui.services.library.handoff import Library
 from kdrama_tui.services.maintenance.orphans import OrphanSweeper
@@ -70,6 +72,7 @@ class Services:
     # Lets the in-process dashboard act as admin without a password; lives only in this process's memory.
     local_admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    singleton_retry_seconds: float = SINGLETON_RETRY_SECONDS  # how often a standby node asks for a job's lock
     admin: AdminService = field(init=False, repr=False)  # dashboard figures over all the other services
 
     def __post_init__(self) -> None:
@@ -96,6 +99,11 @@ class Services:
 
         self._tasks.append(asyncio.create_task(guarded(), name=name))
 
+    def spawn_singleton(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
+        """A background task that one node of the cluster runs at a time (whichever holds its lock)."""
+        self.spawn(name, lambda: run_singleton(self.db, name, factory, node=self.settings.node_name,
+                                               events=self.events, retry_seconds=self.singleton_retry_seconds))
+
     @property
     def background_tasks(self) -> list[str]:
         """The names of the background parts running now (the roles this process took)."""
@@ -116,12 +124,12 @@ class Services:
             self.spawn("media.relay", JobRelay(self.db, self.events, self.media.queue.worker_id).run)
             self.spawn("analytics.writer", self.analytics.run)
             self.spawn("catalog.backfill", self.catalog.backfill_search)
-        if schedules:
-            self.spawn("sessions.cleanup", self._sweep_expired_sessions)
-            self.spawn("uploads.cleanup", self.uploads.run_cleanup)
-            self.spawn("storage.orphans", self.orphans.run)
+        if schedules:  # one node of a cluster runs each (services/cluster/singletons.py)
+            self.spawn_singleton("sessions.cleanup", self._sweep_expired_sessions)
+            self.spawn_singleton("uploads.cleanup", self.uploads.run_cleanup)
+            self.spawn_singleton("storage.orphans", self.orphans.run)
         if schedules and self.settings.backup.enabled:
-            self.spawn("backup.schedule", self.backups.run_schedule)
+            self.spawn_singleton("backup.schedule", self.backups.run_schedule)
         if queue:
             self.spawn("media.queue", self.media.queue.run)
         if ingest and self.settings.ingest.enabled:
@@ -207,6 +215,8 @@ async def build_services(settings: Settings, *, migrate: bool = True, role: str 
     accounts = AccountService(db, events, settings.security.bcrypt_rounds)
     signing_keys = SigningKeys(db, events, master_key, timedelta(days=settings.security.signing_key_days))
     library = Library(db, storage, events)
+    backups = BackupService(settings, events)
+    backups.application_name = application_name(settings, role)
     try:
         secrets_ = ClusterSecrets(db, master_key, master_key_setting(settings))
         playback = PlaybackService(db, settings, storages, events, await secrets_.playback_key())
@@ -219,7 +229,7 @@ async def build_services(settings: Settings, *, migrate: bool = True, role: str 
         accounts=accounts,
         library=library,
         tokens=TokenService(db, events, accounts, signing_keys, settings.security),
-        backups=BackupService(settings, events),
+        backups=backups,
         uploads=UploadService(db, library, events, settings),
         media=media,
         playback=playback,
