@@ -29,6 +29,7 @@ from kdrama_tui.services.backup.service import BackupService
 from kdrama_tui.services.catalog.analytics import AnalyticsService
 from kdrama_tui.services.catalog.comments import CommentService
 from kdrama_tui.services.catalog.service import CatalogService
+from kdrama_tui.services.cluster.events import ClusterEvents
 from kdrama_tui.services.cluster.secrets import ClusterSecrets
 from kdrama_tui.services.cluster.singletons import RETRY_SECONDS as SINGLETON_RETRY_SECONDS
 from kdrama_tui.services.cluster.singletons import run_singleton
@@ -68,6 +69,7 @@ class Services:
     ingester: Ingester
     orphans: OrphanSweeper  # originals/ folders a crashed hand-off left unreferenced
     cluster_secrets: ClusterSecrets  # the master key check and the playback key every node shares
+    cluster_events: ClusterEvents  # this node's events to the others and theirs to this bus (PostgreSQL)
     started_at: float = field(default_factory=time.time)
     # Lets the in-process dashboard act as admin without a password; lives only in this process's memory.
     local_admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
@@ -120,6 +122,8 @@ class Services:
             await self.tokens.prepare()
             await self.cluster_secrets.record_master_key()
             self.spawn("playback.key", self._follow_playback_key)
+            if self.db.dialect != "sqlite":
+                self.spawn("cluster.events", self.cluster_events.run)
             self.spawn("playback.invalidation", self.playback.watch_events)
             self.spawn("media.relay", JobRelay(self.db, self.events, self.media.queue.worker_id).run)
             self.spawn("analytics.writer", self.analytics.run)
@@ -240,4 +244,5 @@ async def build_services(settings: Settings, *, migrate: bool = True, role: str 
         ingester=Ingester(settings, db, library, accounts, events, binaries, media.tracks),
         orphans=OrphanSweeper(db, storages, events, grace=timedelta(hours=settings.storage.orphan_grace_hours)),
         cluster_secrets=secrets_,
+        cluster_events=ClusterEvents(db, events, settings.node_name),
     )

@@ -4,7 +4,8 @@ Per video the service caches a :class:`VideoAccess` (visibility, status, owner, 
 HLS files, its subtitle and image files) and the text of every playlist served, pre-split for token
 insertion (:mod:`kdrama_tui.services.playback.hls_text`). Entries are dropped when the video changes: directly by
 the catalog in this process, and through the event bus for everything else (``video.*``, ``job.*``; a
-``kdrama-tui worker``'s job events arrive through the job relay, ``services/transcoding/relay.py``). A
+``kdrama-tui worker``'s job events arrive through the job relay, ``services/transcoding/relay.py``, other
+web nodes' changes through PostgreSQL NOTIFY, ``services/cluster/events.py``). A
 time-to-live (``streaming.cache_seconds``) bounds staleness for what no event announces (an edit made
 with the CLI, say). A generation counter stops a load that raced with an invalidation from caching what
 it read before the change.
@@ -53,7 +54,8 @@ CONTENT_TYPES = {
 _PATH_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
 _MAX_DEPTH = 3
 _HLS_FILE_TYPES = ["master_playlist", "subtitle", "thumbnail", "sprite", "sprite_vtt"]
-_INVALIDATING = ("video.", "job.finished", "job.failed", "job.cancelled")
+# cluster.events_resumed: messages from other nodes may have been missed (services/cluster/events.py).
+_INVALIDATING = ("video.", "job.finished", "job.failed", "job.cancelled", "cluster.events_resumed")
 PLAYLIST_CACHE_BYTES = 64 * 1024 * 1024
 ACCESS_CACHE_ENTRIES = 20_000
 MISSING_TTL_SECONDS = 5.0
