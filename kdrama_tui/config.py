@@ -324,6 +324,9 @@ class StreamingSettings:
     segment_max_age: int = _doc("Cache lifetime (s) of segments; they never change once published.",
                                 default=31536000)
     playlist_max_age: int = _doc("Cache lifetime (s) of playlists.", default=5)
+    cdn_max_age: int = _doc("Longest time (s) a shared cache (a CDN edge, a proxy cache) may keep public media "
+                            "(s-maxage): an edge stops serving a video made private or deleted within it. "
+                            "Private media are never stored by shared caches.", default=3600)
     views_per_ip_per_minute: int = _doc("View beacons accepted per IP per minute; more are dropped.", default=30)
     comments_per_ip_per_minute: int = _doc("Comments accepted per IP per minute; more get 429.", default=5)
     comment_max_length: int = _doc("Longest comment accepted, in characters.", default=2000)
@@ -336,6 +339,7 @@ class StreamingSettings:
                "streaming.x_accel_prefix", "must start and end with '/'")
         _check(self.segment_max_age >= 0, "streaming.segment_max_age", "must be >= 0")
         _check(self.playlist_max_age >= 0, "streaming.playlist_max_age", "must be >= 0")
+        _check(0 <= self.cdn_max_age <= 31536000, "streaming.cdn_max_age", "must be 0-31536000")
         _check(self.views_per_ip_per_minute >= 1, "streaming.views_per_ip_per_minute", "must be >= 1")
         _check(self.comments_per_ip_per_minute >= 1, "streaming.comments_per_ip_per_minute", "must be >= 1")
         _check(1 <= self.comment_max_length <= 100_000, "streaming.comment_max_length", "must be 1-100000")
