@@ -13,6 +13,7 @@ import ipaddress
 import json
 import os
 import re
+import socket
 import tomllib
 import types
 import typing
@@ -23,7 +24,7 @@ from typing import Any
 
 from kdrama_tui.errors import ConfigError
 
-SECRET_KEYS = {"secret_key", "access_key", "encryption_key", "password"}
+SECRET_KEYS = {"secret_key", "access_key", "encryption_key", "password", "master_key"}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
@@ -50,9 +51,13 @@ class ServerSettings:
     port: int = _doc("TCP port of the HTTP server.", default=8080)
     public_url: str = _doc("Base URL viewers use; empty means http://host:port.", default="")
     client_max_size: int | str = _doc("Largest non-upload request body.", default="1MiB")
+    node_name: str = _doc("This node's name in a cluster (database connections, the event stream, "
+                          "`backup restore`); empty = <hostname>:<port>.", default="")
 
     def validate(self) -> None:
         _check(1 <= self.port <= 65535, "server.port", f"must be 1-65535 (got {self.port})")
+        _check(len(self.node_name) <= 40 and self.node_name.isprintable(), "server.node_name",
+               "must be at most 40 printable characters")
         if self.public_url:
             _check(self.public_url.startswith(("http://", "https://")), "server.public_url",
                    f"must start with http:// or https:// (got {self.public_url!r})")
@@ -70,7 +75,12 @@ class DatabaseSettings:
     sqlite_synchronous: str = _doc("SQLite synchronous mode: FULL survives power loss, NORMAL is faster.",
                                    default="FULL")
     busy_timeout_ms: int = _doc("How long SQLite waits for another writer before failing.", default=10000)
-    pool_size: int = _doc("PostgreSQL connection pool size.", default=10)
+    pool_size: int = _doc("PostgreSQL connection pool size (per process).", default=10)
+    statement_cache_size: int = _doc("Prepared statements asyncpg keeps per PostgreSQL connection; 0 behind "
+                                     "PgBouncer in transaction mode.", default=100)
+    session_url: str = _doc("PostgreSQL address for what needs a session of its own (cluster locks, "
+                            "LISTEN/NOTIFY): set it to a direct or session-mode address when url goes through "
+                            "PgBouncer in transaction mode; empty = url.", default="")
 
     def validate(self) -> None:
         if self.url:
@@ -81,6 +91,10 @@ class DatabaseSettings:
         self.sqlite_synchronous = self.sqlite_synchronous.upper()
         _check(self.busy_timeout_ms >= 0, "database.busy_timeout_ms", "must be >= 0")
         _check(self.pool_size >= 1, "database.pool_size", "must be >= 1")
+        _check(self.statement_cache_size >= 0, "database.statement_cache_size", "must be >= 0")
+        if self.session_url:
+            _check(self.session_url.startswith(("postgresql://", "postgres://")), "database.session_url",
+                   "must start with postgresql://")
 
 
 STORAGE_PROVIDERS = ("local", "s3", "wasabi", "idrive", "google_cloud")
@@ -262,6 +276,10 @@ class BackupSettings:
 
 @dataclass
 class SecuritySettings:
+    master_key: str = _doc("The master key itself (32 bytes, base64), for every node of a cluster to share; meant "
+                           "for the environment (KDRAMA_SECURITY_MASTER_KEY, e.g. a systemd EnvironmentFile), "
+                           "never a config file others can read. Overrides master_key_file (secret: never "
+                           "logged).", default="")
     master_key_file: str = _doc("File holding the AES-256 key (32 bytes, base64) that encrypts signing keys; "
                                 "empty = <data_dir>/master.key, generated on first start with mode 0600. "
                                 "A file named here must exist. Back it up apart from the database.", default="")
@@ -306,6 +324,9 @@ class StreamingSettings:
     segment_max_age: int = _doc("Cache lifetime (s) of segments; they never change once published.",
                                 default=31536000)
     playlist_max_age: int = _doc("Cache lifetime (s) of playlists.", default=5)
+    cdn_max_age: int = _doc("Longest time (s) a shared cache (a CDN edge, a proxy cache) may keep public media "
+                            "(s-maxage): an edge stops serving a video made private or deleted within it. "
+                            "Private media are never stored by shared caches.", default=3600)
     views_per_ip_per_minute: int = _doc("View beacons accepted per IP per minute; more are dropped.", default=30)
     comments_per_ip_per_minute: int = _doc("Comments accepted per IP per minute; more get 429.", default=5)
     comment_max_length: int = _doc("Longest comment accepted, in characters.", default=2000)
@@ -318,6 +339,7 @@ class StreamingSettings:
                "streaming.x_accel_prefix", "must start and end with '/'")
         _check(self.segment_max_age >= 0, "streaming.segment_max_age", "must be >= 0")
         _check(self.playlist_max_age >= 0, "streaming.playlist_max_age", "must be >= 0")
+        _check(0 <= self.cdn_max_age <= 31536000, "streaming.cdn_max_age", "must be 0-31536000")
         _check(self.views_per_ip_per_minute >= 1, "streaming.views_per_ip_per_minute", "must be >= 1")
         _check(self.comments_per_ip_per_minute >= 1, "streaming.comments_per_ip_per_minute", "must be >= 1")
         _check(1 <= self.comment_max_length <= 100_000, "streaming.comment_max_length", "must be 1-100000")
@@ -378,6 +400,15 @@ class Settings:
         return Path(self.backup.local_dir) if self.backup.local_dir else self.data_dir / "backups"
 
     @property
+    def node_name(self) -> str:
+        """Who this process is in a cluster: ``[server] node_name``, else ``<hostname>:<port>``."""
+        return self.server.node_name or f"{socket.gethostname()}:{self.server.port}"
+
+    @property
+    def session_database_url(self) -> str:
+        return self.database.session_url or self.database_url
+
+    @property
     def master_key_path(self) -> Path:
         return Path(self.security.master_key_file) if self.security.master_key_file \
             else self.data_dir / "master.key"
@@ -396,8 +427,9 @@ class Settings:
                 for key in section:
                     if key in SECRET_KEYS and section[key]:
                         section[key] = "***"
-                if name == "database" and section.get("url"):
-                    section["url"] = re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", section["url"])
+                for url_key in ("url", "session_url") if name == "database" else ():
+                    if section.get(url_key):
+                        section[url_key] = re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", section[url_key])
             out[name] = section
         return out
 

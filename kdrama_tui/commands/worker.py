@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(work(Host(settings_from(args), Roles.foreground()), once=args.once))
+    asyncio.run(work(Host(settings_from(args), Roles.foreground("worker")), once=args.once))
     return 0
 
 

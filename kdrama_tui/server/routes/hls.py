@@ -26,12 +26,19 @@ OTHER_MAX_AGE = 3600  # subtitles and images: may be replaced (a new subtitle up
 
 
 def _cache_control(settings: StreamingSettings, access: VideoAccess, path: str) -> str:
-    scope = "public" if access.is_public else "private"
+    """Browsers keep media for max-age; shared caches (a CDN edge, a proxy cache) at most ``cdn_max_age``
+    (``s-maxage``), so an edge stops serving a video made private or deleted within that time. Private
+    media say ``private``: no shared cache ever stores them."""
     if is_rewritten_text(path):
-        return f"{scope}, max-age={settings.playlist_max_age}"
-    if is_segment(path):
-        return f"{scope}, max-age={settings.segment_max_age}, immutable"
-    return f"{scope}, max-age={OTHER_MAX_AGE}"
+        max_age, extra = settings.playlist_max_age, ""
+    elif is_segment(path):
+        max_age, extra = settings.segment_max_age, ", immutable"
+    else:
+        max_age, extra = OTHER_MAX_AGE, ""
+    if not access.is_public:
+        return f"private, max-age={max_age}{extra}"
+    shared = f", s-maxage={settings.cdn_max_age}" if settings.cdn_max_age < max_age else ""
+    return f"public, max-age={max_age}{shared}{extra}"
 
 
 def _video_id(request: web.Request) -> int:

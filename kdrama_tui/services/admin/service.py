@@ -177,8 +177,9 @@ class AdminService:
                                   code="invalid_backup_name")
         if self.backup_running:
             raise Conflict("a backup is running; restore when it has finished", code="backup_running")
-        # force: the server serving this folder is this very process, which restarts right after
-        result = await self.backups.restore(name, force=True)
+        # The server serving this folder is this very process, which restarts right after; other nodes of a
+        # cluster still stop the restore.
+        result = await self.backups.restore(name, from_server=True)
         return result.to_dict()
 
     async def close(self) -> None:

@@ -42,6 +42,7 @@ from typing import Any
 from kdrama_tui import __version__
 from kdrama_tui.config import Settings
 from kdrama_tui.db.connect import sqlite_path
+from kdrama_tui.db.pg_session import connected_applications
 from kdrama_tui.errors import Conflict, DomainError, NotFound
 from kdrama_tui.events import EventBus
 from kdrama_tui.fsutil import atomic_write_bytes, fsync_dir, temp_path_for
@@ -174,6 +175,7 @@ class BackupService:
         self.tz = tz  # None: the system's local time zone (for daily_at)
         self._cloud_factory = cloud_factory
         self._lock = asyncio.Lock()
+        self.application_name = ""  # this process's own PostgreSQL sessions, which a restore may ignore
 
     def _progress_from_thread(self, stage: str, total: int) -> Callable[[int], None]:
         """A callback for a worker thread: backup.progress with bytes, at most once a second, on the loop."""
@@ -452,12 +454,14 @@ class BackupService:
 
     # -- restore -----------------------------------------------------------------------------------------
 
-    async def restore(self, source: str, *, force: bool = False) -> RestoreResult:
+    async def restore(self, source: str, *, force: bool = False, from_server: bool = False) -> RestoreResult:
         """Put a backup back: ``source`` is a file path, a local backup's name, or a cloud backup's name.
 
         Everything is decrypted and verified first (a wrong key, a damaged or truncated file change
         nothing); then a copy of the current database is kept and the backup replaces it. Refuses while a
-        server serves this data folder unless ``force``.
+        server serves this data folder, and on PostgreSQL while any other kdrama-tui process (another node
+        of the cluster, a worker) is connected, unless ``force``. ``from_server``: the restore runs inside the
+        server that serves this folder (the dashboard's), which restarts right after.
         """
         with self._exclusive():
             work = self.backup_dir / f".restore-{uuid.uuid4().hex}"
@@ -473,9 +477,11 @@ class BackupService:
                                       f"is {self.dialect}", code="backup_wrong_dialect", status=409)
                 await self._verify_database(database)
                 pid = running_server(self.settings)
-                if pid is not None and not force:
+                if pid is not None and not (force or from_server):
                     raise Conflict(f"a kdrama-tui server (pid {pid or 'unknown'}) is serving this data folder; "
                                    "stop it first, or pass --force", code="server_running")
+                if self.dialect == "postgresql" and not force:
+                    await self._refuse_other_nodes()
                 previous = await self._keep_current()
                 self.events.publish("backup.progress", stage="restore.replace", source=source)
                 if self.dialect == "sqlite":
@@ -489,6 +495,14 @@ class BackupService:
         self.events.publish("backup.restored", **result.to_dict())
         log.warning("database restored from %s (previous database kept as %s)", source, previous)
         return result
+
+    async def _refuse_other_nodes(self) -> None:
+        """``pg_restore --clean`` under live nodes would pull the tables from under them: name them instead."""
+        others = await connected_applications(self.settings.database_url, exclude=self.application_name)
+        if others:
+            names = ", ".join(name.removeprefix("kdrama-tui ") for name in others)
+            raise Conflict(f"other kdrama-tui processes are connected to this database ({names}); stop them "
+                           "first, or pass --force", code="nodes_connected", details={"connected": others})
 
     async def _fetch(self, source: str, work: Path) -> Path:
         """The plain tar of ``source``, decrypted into ``work`` if it is encrypted."""

@@ -4,7 +4,8 @@ Per video the service caches a :class:`VideoAccess` (visibility, status, owner, 
 HLS files, its subtitle and image files) and the text of every playlist served, pre-split for token
 insertion (:mod:`kdrama_tui.services.playback.hls_text`). Entries are dropped when the video changes: directly by
 the catalog in this process, and through the event bus for everything else (``video.*``, ``job.*``; a
-``kdrama-tui worker``'s job events arrive through the job relay, ``services/transcoding/relay.py``). A
+``kdrama-tui worker``'s job events arrive through the job relay, ``services/transcoding/relay.py``, other
+web nodes' changes through PostgreSQL NOTIFY, ``services/cluster/events.py``). A
 time-to-live (``streaming.cache_seconds``) bounds staleness for what no event announces (an edit made
 with the CLI, say). A generation counter stops a load that raced with an invalidation from caching what
 it read before the change.
@@ -38,13 +39,14 @@ from kdrama_tui.services.playback.files import (
     is_rewritten_text,
 )
 from kdrama_tui.services.playback.hls_text import split_playlist, split_thumbnails_vtt
-from kdrama_tui.services.playback.tokens import PlaybackTokens, secret_path
+from kdrama_tui.services.playback.tokens import PlaybackTokens
 from kdrama_tui.storage import Storage, keys
 
 log = logging.getLogger(__name__)
 
 _HLS_FILE_TYPES = ["master_playlist", "subtitle", "thumbnail", "sprite", "sprite_vtt"]
-_INVALIDATING = ("video.", "job.finished", "job.failed", "job.cancelled")
+# cluster.events_resumed: messages from other nodes may have been missed (services/cluster/events.py).
+_INVALIDATING = ("video.", "job.finished", "job.failed", "job.cancelled", "cluster.events_resumed")
 PLAYLIST_CACHE_BYTES = 64 * 1024 * 1024
 ACCESS_CACHE_ENTRIES = 20_000
 MISSING_TTL_SECONDS = 5.0
@@ -62,13 +64,12 @@ def _track_label(file: VideoFile) -> str:
 
 class PlaybackService:
     def __init__(self, db: Database, settings: Settings, storages: Mapping[str, Storage], events: EventBus,
-                 tokens: PlaybackTokens | None = None) -> None:
+                 secret: bytes) -> None:
         self.db = db
         self.settings = settings
         self.storages = storages
         self.events = events
-        self.tokens = tokens or PlaybackTokens.from_file(
-            secret_path(settings.data_dir), settings.security.playback_token_minutes * 60)
+        self.tokens = PlaybackTokens(secret, settings.security.playback_token_minutes * 60)
         self.ttl = settings.streaming.cache_seconds
         self._access: OrderedDict[int, VideoAccess | tuple[float, None]] = OrderedDict()
         self._texts: OrderedDict[tuple[int, str], CachedText] = OrderedDict()
@@ -78,6 +79,11 @@ class PlaybackService:
         self.stats = {"access_loads": 0, "text_loads": 0}
 
     # ---- invalidation -----------------------------------------------------------------------------
+    def use_secret(self, secret: bytes) -> None:
+        """Sign and verify with another key from now on (the cluster's key was rotated): every token
+        issued under the old one stops working, remembered verifications included."""
+        self.tokens = PlaybackTokens(secret, self.tokens.lifetime_seconds)
+
     def invalidate(self, video_id: int | None = None) -> None:
         """Forget what is cached about one video (or everything)."""
         self._generation += 1
