@@ -68,7 +68,8 @@ class Services:
     def __post_init__(self) -> None:
         self.admin = AdminService(
             settings=self.settings, db=self.db, storage=self.storage, accounts=self.accounts,
-            analytics=self.analytics, backups=self.backups, uploads=self.uploads, started_at=self.started_at)
+            analytics=self.analytics, backups=self.backups, uploads=self.uploads, started_at=self.started_at,
+            audience=self.playback.audience)
 
     def storage_for(self, provider: str) -> Storage:
         """The storage that holds files recorded with ``provider``; StorageError (a DomainError) when it

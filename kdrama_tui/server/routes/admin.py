@@ -52,9 +52,11 @@ def _address(request: web.Request) -> str:
 # ---- dashboard --------------------------------------------------------------------------------------
 @describe(**_ADMIN)
 async def get_stats(request: web.Request) -> web.Response:
-    """Dashboard figures: videos by status, uploads, transcodes, queue, disk, views, uptime.
+    """Dashboard figures: videos by status, uploads, transcodes, queue, disk, views, uptime, viewers now.
 
-    ``views.per_day`` covers the last 14 UTC days, oldest first, for a sparkline.
+    ``views.per_day`` covers the last 14 UTC days, oldest first, for a sparkline. ``viewers.active`` counts
+    the addresses that fetched a video's HLS files in the last ``viewers.window_seconds`` (per video in
+    ``viewers.by_video``).
     """
     await require_admin(request)
     return web.json_response(await services(request).admin.stats(_address(request)))

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from kdrama_tui.services.accounts.service import AccountService
     from kdrama_tui.services.backup.service import BackupService
     from kdrama_tui.services.catalog.analytics import AnalyticsService
+    from kdrama_tui.services.playback.audience import Audience
     from kdrama_tui.services.uploads.service import UploadService
     from kdrama_tui.storage.base import Storage
 
@@ -53,10 +54,11 @@ class AdminService:
 
     def __init__(self, *, settings: Settings, db: Database, storage: Storage, accounts: AccountService,
                  analytics: AnalyticsService, backups: BackupService, uploads: UploadService,
-                 started_at: float) -> None:
+                 started_at: float, audience: Audience | None = None) -> None:
         self.settings, self.db, self.storage = settings, db, storage
         self.accounts, self.analytics, self.backups, self.uploads = accounts, analytics, backups, uploads
         self.started_at = started_at
+        self.audience = audience
         self._backup_task: asyncio.Task[None] | None = None
 
     @property
@@ -91,10 +93,17 @@ class AdminService:
                  "priority": job.priority} for job, title in active_jobs]},
             "queue_length": jobs.get("queued", 0),
             "uploads": {"active": len(uploads), "items": uploads},
+            "viewers": self.viewers(),
             "disk": disk,
             "views": {"today": per_day[-1]["views"],
                       "per_day": [{"date": d["day"], "views": d["views"]} for d in per_day]},
         }
+
+    def viewers(self) -> dict[str, Any]:
+        """Viewers right now (addresses that fetched HLS files in the last minute), when known."""
+        if self.audience is None:
+            return {"active": 0, "window_seconds": 0, "by_video": {}}
+        return self.audience.now()
 
     async def list_uploads(self, limit: int = 200) -> list[dict[str, Any]]:
         """Unfinished upload sessions, oldest first, with live progress (bytes in flight included)."""

@@ -31,6 +31,7 @@ from kdrama_tui.errors import Conflict, Forbidden, NotFound
 from kdrama_tui.events import EventBus
 from kdrama_tui.models import VideoFile
 from kdrama_tui.repositories import repos_of
+from kdrama_tui.services.playback.audience import Audience
 from kdrama_tui.services.playback.hls_text import split_playlist, split_thumbnails_vtt
 from kdrama_tui.services.playback.tokens import PlaybackTokens, secret_path, token_fingerprint
 from kdrama_tui.storage import Storage, keys
@@ -188,6 +189,7 @@ class PlaybackService:
         self._generation = 0
         self._loading: dict[int, asyncio.Future[VideoAccess | None]] = {}
         self.stats = {"access_loads": 0, "text_loads": 0}
+        self.audience = Audience()  # who fetched HLS files in the last minute: "viewers now"
 
     # ---- invalidation -----------------------------------------------------------------------------
     def invalidate(self, video_id: int | None = None) -> None:
