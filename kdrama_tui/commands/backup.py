@@ -11,7 +11,7 @@ import asyncio
 
 from kdrama_tui.commands.common import settings_from
 from kdrama_tui.events import EventBus
-from kdrama_tui.services.backup.service import BackupService
+from kdrama_tui.services.backup.service import BACKUP_HOLDS, BackupService
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -69,4 +69,6 @@ def restore_backup(args: argparse.Namespace) -> int:
         print(f"the database it replaced is kept as {result.previous_copy} in {service.backup_dir}")
     if result.master_key_restored:
         print(f"the backup's master key was restored to {service.settings.master_key_path}")
+    print(f"a backup holds the {', '.join(BACKUP_HOLDS['holds'])}, not the {BACKUP_HOLDS['not']}; the next "
+          "server start checks every ready video's files")
     return 0

@@ -29,6 +29,7 @@ from kdrama_tui.services.catalog.service import CatalogService
 from kdrama_tui.services.ingest.watcher import Ingester
 from kdrama_tui.services.library.handoff import Library
 from kdrama_tui.services.maintenance.orphans import OrphanSweeper
+from kdrama_tui.services.maintenance.reconcile import MediaReconciler
 from kdrama_tui.services.playback.service import PlaybackService
 from kdrama_tui.services.transcoding.relay import JobRelay
 from kdrama_tui.services.transcoding.service import MediaService
@@ -69,7 +70,7 @@ class Services:
         self.admin = AdminService(
             settings=self.settings, db=self.db, storage=self.storage, accounts=self.accounts,
             analytics=self.analytics, backups=self.backups, uploads=self.uploads, started_at=self.started_at,
-            audience=self.playback.audience)
+            audience=self.playback.audience, reconciler=MediaReconciler(self.storages, self.events))
 
     def storage_for(self, provider: str) -> Storage:
         """The storage that holds files recorded with ``provider``; StorageError (a DomainError) when it
@@ -105,6 +106,8 @@ class Services:
             self.spawn("sessions.cleanup", self._sweep_expired_sessions)
             self.spawn("uploads.cleanup", self.uploads.run_cleanup)
             self.spawn("storage.orphans", self.orphans.run)
+            # Ready videos whose files are gone (an older backup restored, a lost disk): re-queue or mark missing.
+            self.spawn("media.reconcile", self.admin.check_media)
         if schedules and self.settings.backup.enabled:
             self.spawn("backup.schedule", self.backups.run_schedule)
         if queue:
