@@ -123,6 +123,7 @@ class Video(Model):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     source_sha256: str | None = None  # SHA-256 of the original; unique (0006)
+    missing_reason: str | None = None  # set with status "failed" when its files were found gone (0012)
     # Search columns kept by VideoRepository (migration 0007); never shown to users.
     search_text: str | None = None
     actors_text: str | None = None

@@ -15,7 +15,7 @@ from typing import Any
 from kdrama_tui.commands.common import settings_from
 from kdrama_tui.commands.progress import Progress, add_json_flag, following
 from kdrama_tui.events import Event, EventBus
-from kdrama_tui.services.backup.service import BackupService
+from kdrama_tui.services.backup.service import BACKUP_HOLDS, BackupService
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -96,5 +96,7 @@ def restore_backup(args: argparse.Namespace) -> int:
         lines.append(f"the database it replaced is kept as {result.previous_copy} in {service.backup_dir}")
     if result.master_key_restored:
         lines.append(f"the backup's master key was restored to {service.settings.master_key_path}")
+    lines.append(f"a backup holds the {', '.join(BACKUP_HOLDS['holds'])}, not the {BACKUP_HOLDS['not']}; the "
+                 "next server start checks every ready video's files")
     progress.result(result.to_dict(), lines)
     return 0

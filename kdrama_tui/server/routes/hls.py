@@ -15,6 +15,7 @@ from aiohttp import web
 
 from kdrama_tui.config import StreamingSettings
 from kdrama_tui.errors import DomainError, NotFound
+from kdrama_tui.server.client_address import client_ip
 from kdrama_tui.server.http import any_origin_cors, cors_headers
 from kdrama_tui.server.keys import services
 from kdrama_tui.server.middleware import domain_error_response
@@ -59,7 +60,10 @@ async def hls_file(request: web.Request) -> web.StreamResponse:
         token = request.query.get("token") if request.query_string else None
         # The hot path, without a single await: a cached playlist of a cached video.
         response = _cached_text(request, video_id, raw, token)
-        return response if response is not None else await _serve(request, video_id, raw, token)
+        if response is None:
+            response = await _serve(request, video_id, raw, token)
+        services(request).playback.audience.seen(client_ip(request), video_id)  # only files it was allowed
+        return response
     except DomainError as exc:
         response = domain_error_response(exc)
         response.headers.update(cors_headers(request))

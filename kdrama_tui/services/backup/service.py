@@ -67,6 +67,11 @@ _TS = "%Y%m%dT%H%M%SZ"
 _BLOCK = 4 * 1024 * 1024
 _MEMBERS = {SQLITE_MEMBER, POSTGRES_MEMBER, "master.key", "config.json", "manifest.json"}
 _STATE = ".schedule.json"
+_LAST_RESTORE = ".last-restore.json"
+# What a backup holds, and what it does not: said wherever backups are listed or restored.
+BACKUP_HOLDS = {"holds": ["database", "master key", "configuration (secrets masked)"],
+                "not": "media files (originals, renditions, subtitles, posters): back the media folder or bucket "
+                       "up apart; after a restore, videos whose files are gone are re-queued or marked missing"}
 _FAILURE_BACKOFF = timedelta(minutes=15)
 
 
@@ -105,7 +110,7 @@ class RestoreResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"restored": self.restored, "dialect": self.dialect, "previous_copy": self.previous_copy,
-                "master_key_restored": self.master_key_restored}
+                "master_key_restored": self.master_key_restored, "holds": BACKUP_HOLDS}
 
 
 def parse_name(name: str, location: str, size: int) -> BackupInfo | None:
@@ -647,6 +652,19 @@ class BackupService:
             os.chmod(keep, 0o600)
         atomic_write_bytes(target, data, mode=0o600)
         return True
+
+    def save_last_restore(self, report: dict[str, Any]) -> None:
+        """Keep what the last restore did (and reconciled) for the Backups section after the restart."""
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.backup_dir / _LAST_RESTORE,
+                           json.dumps({**report, "at": self.clock().isoformat()}, default=str).encode())
+
+    def last_restore(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads((self.backup_dir / _LAST_RESTORE).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
 
     # -- schedule ----------------------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from kdrama_tui.errors import Conflict, Forbidden, NotFound
 from kdrama_tui.events import EventBus
 from kdrama_tui.models import VideoFile
 from kdrama_tui.repositories import repos_of
+from kdrama_tui.services.playback.audience import Audience
 from kdrama_tui.services.playback.files import (
     CachedText,
     Located,
@@ -77,6 +78,7 @@ class PlaybackService:
         self._generation = 0
         self._loading: dict[int, asyncio.Future[VideoAccess | None]] = {}
         self.stats = {"access_loads": 0, "text_loads": 0}
+        self.audience = Audience()  # who fetched HLS files in the last minute: "viewers now"
 
     # ---- invalidation -----------------------------------------------------------------------------
     def use_secret(self, secret: bytes) -> None:

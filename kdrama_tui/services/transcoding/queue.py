@@ -281,7 +281,7 @@ class MediaQueue:
                     raise _StopJob("the job was taken away while publishing")
                 await repos_of(tx).video_files.delete_generated(video.id)
                 await repos_of(tx).video_files.create_many(rows)
-                await repos_of(tx).videos.update(video.id, {"status": "ready",
+                await repos_of(tx).videos.update(video.id, {"status": "ready", "missing_reason": None,
                                                         "duration_seconds": max(1, round(result.duration))})
         except BaseException:
             if await repos_of(self.db).videos.find_by_id(video.id) is None:  # deleted mid-job: leave no orphans
