@@ -19,13 +19,14 @@ from tests.media.test_subtitles import KOREAN_SRT, TWO_LANGUAGE_SMI
 CODECS = re.compile(r"^avc1\.[0-9a-f]{6}(,mp4a\.40\.2)?$")
 
 
-async def transcode(source: Path, work: Path, *, sidecars: list[SidecarInput] | None = None,
-                    **settings: object) -> tuple[TranscodeResult, list[float]]:
+async def transcode(source: Path, work: Path, *, sidecars: list[SidecarInput] | None = None, on_partial=None,
+                    on_state=None, **settings: object) -> tuple[TranscodeResult, list[float]]:
     options = TranscodeSettings(segment_seconds=1, nice=0, **settings)  # type: ignore[arg-type]
     transcoder = LocalServerTranscoder(find_binaries(options))
     seen: list[float] = []
     result = await transcoder.transcode(TranscodeRequest(job_id=1, video_id=1, source=source, sidecars=sidecars or [],
-                                                         work_dir=work, settings=options), seen.append)
+                                                         work_dir=work, settings=options, on_partial=on_partial,
+                                                         on_state=on_state), seen.append)
     return result, seen
 
 
