@@ -60,7 +60,7 @@ class TranscodeRequest:
     settings: TranscodeSettings
     # Called with the files of a playable first part (a master listing the renditions finished so far): the
     # caller publishes and may move them; they are listed again, unchanged, in the final result.
-    on_partial: Callable[[list[OutputFile]], Awaitable[None]] | None = None
+    on_partial: Callable[[list[OutputFile], float], Awaitable[None]] | None = None  # (files, duration)
     on_state: Callable[[dict[str, Any]], None] | None = None  # the ladder's state (renditions.LadderState)
 
 
@@ -120,7 +120,6 @@ class _Job:
     warnings: list[str] = field(default_factory=list)
     variants: list[hls.Variant] = field(default_factory=list)
     tracks: list[hls.SubtitleTrack] = field(default_factory=list)
-    published: set[str] = field(default_factory=set)
 
     @property
     def out(self) -> Path:
@@ -227,10 +226,9 @@ class LocalServerTranscoder(Transcoder):
         run.state.mark_done({name})
         if lower and run.request.on_partial is not None:
             self._write_master(run)
-            await run.request.on_partial(list(run.files))
-            run.published.update(f.path for f in run.files)
             run.state.renditions[-1].ready = True
             run.report()
+            await run.request.on_partial(list(run.files), info.duration)
         if not lower:
             return
         lower_plan = replace(plan, renditions=lower)

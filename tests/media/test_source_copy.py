@@ -120,7 +120,8 @@ async def test_the_copied_rendition_is_handed_over_before_the_lower_ones_are_enc
     seen: list[tuple[list[str], list[str]]] = []
     states: list[dict] = []
 
-    async def on_partial(files: list[OutputFile]) -> None:
+    async def on_partial(files: list[OutputFile], duration: float) -> None:
+        assert duration == pytest.approx(4, abs=0.1)
         hls = tmp_path / "hls"
         listed = [p.uri for p in m3u8.loads((hls / "master.m3u8").read_text()).playlists]
         seen.append((listed, sorted(p.name for p in hls.iterdir() if (p / "index.m3u8").exists())))
