@@ -200,6 +200,12 @@ class TranscodeSettings:
     poll_seconds: float = _doc("How often a worker looks for jobs other processes queued.", default=2.0)
     max_runtime_factor: float = _doc("ffmpeg is stopped (job failed) after this many times the video's "
                                      "duration plus 5 minutes.", default=10.0)
+    copy_source: bool = _doc("Keep a browser-playable H.264 source as the top rendition without re-encoding "
+                             "(remuxed; lower renditions aligned to its keyframes); off = re-encode all.",
+                             default=True)
+    hardware_encoder: str = _doc("Encoder for encoded renditions: auto (a working VAAPI/QSV/NVENC, else "
+                                 "libx264), none (libx264), or h264_vaapi / h264_qsv / h264_nvenc.",
+                                 default="auto")
 
     def validate(self) -> None:
         _check(isinstance(self.ladder, list) and len(self.ladder) > 0, "transcode.ladder",
@@ -222,6 +228,8 @@ class TranscodeSettings:
         _check(self.retry_backoff_seconds >= 0, "transcode.retry_backoff_seconds", "must be >= 0")
         _check(0.1 <= self.poll_seconds <= 3600, "transcode.poll_seconds", "must be 0.1-3600")
         _check(self.max_runtime_factor > 0, "transcode.max_runtime_factor", "must be > 0")
+        _check(self.hardware_encoder in {"auto", "none", "h264_vaapi", "h264_qsv", "h264_nvenc"},
+               "transcode.hardware_encoder", "must be auto, none, h264_vaapi, h264_qsv or h264_nvenc")
         for i, rung in enumerate(self.ladder):
             for key in ("video_bitrate", "audio_bitrate"):
                 _check(bool(re.fullmatch(r"\d+(\.\d+)?[kKmM]?", str(rung[key]))), f"transcode.ladder[{i}].{key}",

@@ -228,6 +228,8 @@ class TranscodingJob(Model):
     heartbeat_at: datetime | None = None
     claims: int = 0
     warnings: list[str] | None = None
+    # Migration 0011: path taken (copy/full) and why, encoder, per-rendition ready/progress.
+    ladder: dict[str, Any] | None = None
 
     @property
     def is_active(self) -> bool:

@@ -296,6 +296,13 @@ def describe(detail: dict[str, Any], listed: dict[str, dict[str, Any]]) -> str:
         lines.insert(1, f"missing: {video['missing_reason']}")
     for job in detail["jobs"][-3:]:
         line = f"job {job['id']}: {job['status']} {job.get('progress', 0)}% priority {job.get('priority')}"
+        ladder = job.get("ladder") or {}
+        if ladder:
+            line += f" · {'source copy' if ladder.get('path') == 'copy' else 'full re-encode'}"
+            pending = [f"{r['name']} {r.get('progress', 0)}%" for r in ladder.get("renditions") or []
+                       if not r.get("ready")]
+            if pending and job["status"] == "processing":
+                line += f" · encoding {' '.join(pending)}"
         if job.get("error_message"):
             line += f" · {truncate(job['error_message'].splitlines()[-1], 80)}"
         lines.append(line)
