@@ -15,7 +15,8 @@ from typing import Any
 from kdrama_tui.commands.common import settings_from
 from kdrama_tui.commands.progress import Progress, add_json_flag, following
 from kdrama_tui.events import Event, EventBus
-from kdrama_tui.services.backup.service import BACKUP_HOLDS, BackupService
+from kdrama_tui.services.backup.names import BACKUP_HOLDS
+from kdrama_tui.services.backup.service import BackupService
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -16,8 +16,8 @@ from kdrama_tui.errors import Conflict, DomainError, ValidationError
 from kdrama_tui.models import ApiKey, User, utcnow
 from kdrama_tui.repositories import repos_of
 from kdrama_tui.services.accounts.service import ROLES, passwords
-from kdrama_tui.services.backup.service import BACKUP_HOLDS
-from kdrama_tui.services.backup.service import parse_name as parse_backup_name
+from kdrama_tui.services.backup.names import BACKUP_HOLDS
+from kdrama_tui.services.backup.names import parse_name as parse_backup_name
 
 if TYPE_CHECKING:
     from kdrama_tui.config import Settings
