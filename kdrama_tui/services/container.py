@@ -144,7 +144,11 @@ class Services:
         salt = await self.cluster_secrets.playback_salt()
         while True:
             await asyncio.sleep(poll_seconds)
-            current = await self.cluster_secrets.playback_salt()
+            try:
+                current = await self.cluster_secrets.playback_salt()
+            except Exception as exc:  # the database is away for a moment: keep the key we have
+                log.warning("could not check the playback key: %s", exc)
+                continue
             if current != salt:
                 salt = current
                 self.playback.use_secret(await self.cluster_secrets.playback_key(salt))

@@ -54,7 +54,9 @@ def _address(request: web.Request) -> str:
 async def get_stats(request: web.Request) -> web.Response:
     """Dashboard figures: videos by status, uploads, transcodes, queue, disk, views, uptime.
 
-    ``views.per_day`` covers the last 14 UTC days, oldest first, for a sparkline.
+    ``views.per_day`` covers the last 14 UTC days, oldest first, for a sparkline. ``cluster`` names this node,
+    every kdrama-tui process connected to a PostgreSQL database (role, node, pid) and the node running each
+    singleton job (backups, sweeps).
     """
     await require_admin(request)
     return web.json_response(await services(request).admin.stats(_address(request)))

@@ -19,7 +19,7 @@ from kdrama_tui.db.locks import lock_key
 from kdrama_tui.errors import Conflict
 from kdrama_tui.events import EventBus
 from kdrama_tui.services.backup.service import BackupService
-from kdrama_tui.services.cluster.singletons import run_singleton
+from kdrama_tui.services.cluster.singletons import SINGLETONS, run_singleton
 from kdrama_tui.services.container import Services
 from tests.services.backup.support import fill
 from tests.support.auth import running_services
@@ -77,6 +77,12 @@ async def two_pools(pg_url: str) -> AsyncIterator[tuple[Database, Database]]:
     finally:
         await one.close()
         await two.close()
+
+
+async def test_sqlite_stats_name_the_one_node(tmp_path: Path) -> None:
+    settings = load_settings(env={"KDRAMA_DATA_DIR": str(tmp_path / "data"), "KDRAMA_SERVER_NODE_NAME": "pc"})
+    async with running_services(settings) as svc:
+        assert (await svc.admin.stats("127.0.0.1"))["cluster"] == {"node": "pc", "processes": [], "singletons": {}}
 
 
 async def test_sqlite_runs_every_job_on_its_one_machine(tmp_path: Path) -> None:
@@ -174,9 +180,14 @@ async def test_a_due_backup_runs_once_across_nodes_and_the_schedule_moves_when_i
         backups = [p.name for s in (one, two) for p in s.backup_dir.glob("kdrama-backup-*")]
         assert len(backups) == 1
         # Every other singleton went to one node too, each on its own lock.
-        names = {"backup.schedule", "uploads.cleanup", "storage.orphans", "sessions.cleanup"}
+        names = set(SINGLETONS)
         held = await holder.db.fetch_value("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
         assert held == len(names)
+        # The dashboard's figures say who is connected and who runs what.
+        cluster = (await other.admin.stats("127.0.0.1"))["cluster"]
+        assert cluster["node"] == ("two" if first == "one" else "one")
+        assert {(p["role"], p["node"]) for p in cluster["processes"]} == {("cli", "one"), ("cli", "two")}
+        assert cluster["singletons"] == dict.fromkeys(SINGLETONS, first)
         await holder.close()
         await asyncio.wait_for(taken["two" if first == "one" else "one"].wait(), 5)
         for w in watchers:
