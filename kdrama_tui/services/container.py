@@ -137,7 +137,7 @@ class Services:
         if queue:
             self.spawn("media.queue", self.media.queue.run)
         if ingest and self.settings.ingest.enabled:
-            self.spawn("ingest.watch", self.ingester.run)
+            (self.spawn_singleton if self.settings.ingest.shared else self.spawn)("ingest.watch", self.ingester.run)
 
     async def _follow_playback_key(self, poll_seconds: float = PLAYBACK_KEY_POLL_SECONDS) -> None:
         """Take up a playback key rotated by any node or command within ``poll_seconds``."""

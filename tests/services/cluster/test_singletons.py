@@ -18,6 +18,7 @@ from kdrama_tui.db import Database, open_database
 from kdrama_tui.db.locks import lock_key
 from kdrama_tui.errors import Conflict
 from kdrama_tui.events import EventBus
+from kdrama_tui.repositories import repos_of
 from kdrama_tui.services.backup.service import BackupService
 from kdrama_tui.services.cluster.singletons import SINGLETONS, run_singleton
 from kdrama_tui.services.container import Services
@@ -220,3 +221,38 @@ async def test_restore_refuses_while_other_nodes_are_connected_and_names_them(tm
         assert restored.dialect == "postgresql"
     finally:
         await own.close()
+
+
+async def test_a_shared_watch_folder_is_watched_by_one_node_at_a_time(tmp_path: Path, pg_url: str) -> None:
+    watch = tmp_path / "nas" / "watch"
+    nodes = []
+    for name in ("one", "two"):
+        settings = _node(tmp_path, pg_url, name)
+        settings.backup.enabled = False
+        settings.ingest.watch_dirs = [str(watch)]
+        settings.ingest.shared = True
+        nodes.append(settings)
+    async with running_services(nodes[0]) as a, running_services(nodes[1]) as b:
+        for svc in (a, b):
+            svc.singleton_retry_seconds = 0.2
+            await svc.start_background(web=False, queue=False, ingest=True, schedules=False)
+
+        async def holder() -> str | None:
+            return await repos_of(a.db).cluster_sessions.lock_holder("ingest.watch")
+
+        deadline = time.monotonic() + 10
+        while await holder() is None:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        first = await holder()
+        await asyncio.sleep(1.0)  # five of the other node's attempts
+        taken = [svc for svc in (a, b) if any(e.type == "cluster.singleton_taken" and e.data["job"] == "ingest.watch"
+                                              for e in svc.events.recent(200))]
+        assert len(taken) == 1 and await holder() == first
+        survivor = b if taken[0] is a else a
+        await taken[0].close()
+        deadline = time.monotonic() + 5
+        while (now := await repos_of(survivor.db).cluster_sessions.lock_holder("ingest.watch")) in (None, first):
+            assert time.monotonic() < deadline, "the other node did not take the watch folder over"
+            await asyncio.sleep(0.05)
+        assert now is not None and f" {survivor.settings.node_name} " in now
