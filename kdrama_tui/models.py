@@ -12,7 +12,7 @@ import json
 import types
 import typing
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any, Self
 
@@ -36,6 +36,13 @@ def parse_timestamp(value: Any) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def parse_date(value: Any) -> date | None:
+    """A stored calendar date (PostgreSQL DATE or SQLite ``YYYY-MM-DD`` text)."""
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
 def _converter(kind: Any) -> typing.Callable[[Any], Any] | None:
     base = kind
     if typing.get_origin(kind) in (typing.Union, types.UnionType):  # unwrap Optional only, never list[int]
@@ -44,6 +51,8 @@ def _converter(kind: Any) -> typing.Callable[[Any], Any] | None:
     origin = typing.get_origin(base) or base
     if base is datetime:
         return parse_timestamp
+    if base is date:
+        return parse_date
     if base is bool:
         return lambda v: None if v is None else bool(v)
     if origin in (list, dict):
@@ -72,7 +81,7 @@ class Model:
         out = {}
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
-            out[f.name] = value.isoformat() if isinstance(value, datetime) else value
+            out[f.name] = value.isoformat() if isinstance(value, date) else value  # datetime is a date
         return out
 
 
@@ -114,9 +123,17 @@ class Video(Model):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     source_sha256: str | None = None  # SHA-256 of the original; unique (0006)
+    missing_reason: str | None = None  # set with status "failed" when its files were found gone (0012)
     # Search columns kept by VideoRepository (migration 0007); never shown to users.
     search_text: str | None = None
     actors_text: str | None = None
+    # Episode of a series (0009); all None for a lone video.
+    series_id: int | None = None
+    season_number: int | None = None  # 0 = specials
+    episode_number: int | None = None
+    episode_number_end: int | None = None  # two episodes in one file: 1-2
+    episode_title: str | None = None
+    air_date: date | None = None
 
 
 @dataclass
@@ -172,6 +189,7 @@ class Upload(Model):
     updated_at: datetime | None = None
     expires_at: datetime | None = None
     error_message: str | None = None
+    tus_metadata: str | None = None  # 0010: Upload-Metadata as the tus client sent it (None: chunk API, older)
 
 
 @dataclass
@@ -210,6 +228,8 @@ class TranscodingJob(Model):
     heartbeat_at: datetime | None = None
     claims: int = 0
     warnings: list[str] | None = None
+    # Migration 0011: path taken (copy/full) and why, encoder, per-rendition ready/progress.
+    ladder: dict[str, Any] | None = None
 
     @property
     def is_active(self) -> bool:
@@ -281,3 +301,53 @@ class IngestedFile(Model):
     season: int | None = None
     episode: int | None = None
     ingested_at: datetime | None = None
+
+
+SeriesStatus = typing.Literal["airing", "completed"]
+SegmentType = typing.Literal["intro", "recap", "outro", "preview"]
+
+
+@dataclass
+class Series(Model):
+    """A show whose episodes are videos (0009)."""
+
+    id: int
+    title: str
+    sort_title: str
+    title_key: str  # folded title: what ingest matches a show folder against
+    native_title: str | None = None
+    alt_titles: list[str] = field(default_factory=list)
+    year: int | None = None
+    genres: list[str] = field(default_factory=list)
+    synopsis: str | None = None
+    poster: str | None = None  # a storage key or an http(s) URL
+    network: str | None = None
+    status: str = "completed"
+    # Search columns kept by SeriesRepository; never shown to users.
+    search_keys: str = ""
+    genre_keys: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass
+class EpisodeSegment(Model):
+    id: int
+    video_id: int
+    type: str
+    start_seconds: float
+    end_seconds: float
+
+
+@dataclass
+class UnmatchedVideo(Model):
+    """A file ingest imported as a lone video because it could not be placed in a series (0009)."""
+
+    id: int
+    video_id: int
+    reason: str
+    source_name: str | None = None
+    show_title: str | None = None
+    season: int | None = None
+    episode: int | None = None
+    created_at: datetime | None = None

@@ -16,6 +16,7 @@ from kdrama_tui.repositories.credentials import ApiKeyRepository, KeyPairReposit
 from kdrama_tui.repositories.engagement import CommentRepository, VideoAnalyticsRepository
 from kdrama_tui.repositories.ingest import IngestedFileRepository
 from kdrama_tui.repositories.media import TranscodingJobRepository, VideoFileRepository
+from kdrama_tui.repositories.series import EpisodeSegmentRepository, SeriesRepository, UnmatchedVideoRepository
 from kdrama_tui.repositories.stats import StatsRepository
 from kdrama_tui.repositories.uploads import UploadChunkRepository, UploadRepository
 from kdrama_tui.repositories.users import UserRepository
@@ -77,6 +78,18 @@ class Repositories:
     @cached_property
     def ingested_files(self) -> IngestedFileRepository:
         return IngestedFileRepository(self.db)
+
+    @cached_property
+    def series(self) -> SeriesRepository:
+        return SeriesRepository(self.db)
+
+    @cached_property
+    def segments(self) -> EpisodeSegmentRepository:
+        return EpisodeSegmentRepository(self.db)
+
+    @cached_property
+    def unmatched(self) -> UnmatchedVideoRepository:
+        return UnmatchedVideoRepository(self.db)
 
     @cached_property
     def cluster_secrets(self) -> ClusterSecretRepository:

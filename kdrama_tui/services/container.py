@@ -36,7 +36,9 @@ from kdrama_tui.services.cluster.singletons import run_singleton
 from kdrama_tui.services.ingest.watcher import Ingester
 from kdrama_tui.services.library.handoff import Library
 from kdrama_tui.services.maintenance.orphans import OrphanSweeper
+from kdrama_tui.services.maintenance.reconcile import MediaReconciler
 from kdrama_tui.services.playback.service import PlaybackService
+from kdrama_tui.services.series.service import SeriesService
 from kdrama_tui.services.transcoding.relay import JobRelay
 from kdrama_tui.services.transcoding.service import MediaService
 from kdrama_tui.services.uploads import UploadService
@@ -64,6 +66,7 @@ class Services:
     media: MediaService  # transcode queue (media.queue) and subtitle tracks (media.tracks)
     playback: PlaybackService
     catalog: CatalogService
+    series: SeriesService
     analytics: AnalyticsService
     comments: CommentService
     ingester: Ingester
@@ -80,7 +83,8 @@ class Services:
     def __post_init__(self) -> None:
         self.admin = AdminService(
             settings=self.settings, db=self.db, storage=self.storage, accounts=self.accounts,
-            analytics=self.analytics, backups=self.backups, uploads=self.uploads, started_at=self.started_at)
+            analytics=self.analytics, backups=self.backups, uploads=self.uploads, started_at=self.started_at,
+            audience=self.playback.audience, reconciler=MediaReconciler(self.storages, self.events))
 
     def storage_for(self, provider: str) -> Storage:
         """The storage that holds files recorded with ``provider``; StorageError (a DomainError) when it
@@ -132,6 +136,8 @@ class Services:
             self.spawn_singleton("sessions.cleanup", self._sweep_expired_sessions)
             self.spawn_singleton("uploads.cleanup", self.uploads.run_cleanup)
             self.spawn_singleton("storage.orphans", self.orphans.run)
+            # Ready videos whose files are gone (an older backup restored, a lost disk): re-queue or mark missing.
+            self.spawn_singleton("media.reconcile", self.admin.check_media)
         if schedules and self.settings.backup.enabled:
             self.spawn_singleton("backup.schedule", self.backups.run_schedule)
         if queue:
@@ -232,6 +238,7 @@ async def build_services(settings: Settings, *, migrate: bool = True, role: str 
         await db.close()
         raise
     media = MediaService(db, storage, storages, events, settings, binaries=binaries)
+    catalog = CatalogService(db, storages, events, playback)
     return Services(
         settings=settings, db=db, events=events, storage=storage, storages=storages,
         accounts=accounts,
@@ -241,7 +248,8 @@ async def build_services(settings: Settings, *, migrate: bool = True, role: str 
         uploads=UploadService(db, library, events, settings),
         media=media,
         playback=playback,
-        catalog=CatalogService(db, storages, events, playback),
+        catalog=catalog,
+        series=SeriesService(db, catalog, events),
         analytics=AnalyticsService(db, playback, settings.streaming.views_per_ip_per_minute, events),
         comments=CommentService(db, events, playback, max_length=settings.streaming.comment_max_length,
                                 per_ip_per_minute=settings.streaming.comments_per_ip_per_minute),

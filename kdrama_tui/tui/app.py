@@ -8,6 +8,7 @@ dashboard never imports the server: it knows the host only through that protocol
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -39,6 +40,7 @@ from kdrama_tui.tui.screens.dashboard import DashboardScreen
 from kdrama_tui.tui.screens.jobs import JobsScreen
 from kdrama_tui.tui.screens.login import Credentials, LoginScreen
 from kdrama_tui.tui.screens.logs import LogsScreen
+from kdrama_tui.tui.screens.quit import DETACH, STOP, QuitModal, detach_command
 from kdrama_tui.tui.screens.settings import SettingsScreen
 from kdrama_tui.tui.screens.startup import StartupScreen
 from kdrama_tui.tui.screens.uploads import UploadsScreen
@@ -271,6 +273,41 @@ class KdramaApp(App[None]):
         self.exit()
 
     # ---- shutting down -----------------------------------------------------------------------------
+    async def action_quit(self) -> None:
+        """Attached to a server elsewhere, quit at once; all in one, ask first: the server stops too."""
+        if self.system is None or not self.connected:
+            self.exit()
+        elif not isinstance(self.screen, QuitModal):
+            self.ask_quit()
+
+    @work(exclusive=True, group="quit", description="Read what quitting would stop", exit_on_error=False)
+    async def ask_quit(self) -> None:
+        stats: dict[str, Any] | None = None
+        if self.client is not None:
+            with contextlib.suppress(ApiError):
+                stats = await self.client.request("GET", "/api/admin/stats", time_limit=3.0)
+        if isinstance(self.screen, QuitModal):
+            return
+        command = detach_command()
+
+        def answered(answer: str | None) -> None:
+            if answer == STOP:
+                self.exit()
+            elif answer == DETACH and command is not None:
+                self.detach(command)
+
+        self.push_screen(QuitModal(stats, can_detach=command is not None), answered)
+
+    @work(group="quit", description="Detach the terminal", exit_on_error=False)
+    async def detach(self, command: list[str]) -> None:
+        process = await asyncio.create_subprocess_exec(*command, stdin=asyncio.subprocess.DEVNULL,
+                                                       stdout=asyncio.subprocess.DEVNULL,
+                                                       stderr=asyncio.subprocess.PIPE)
+        _, stderr = await process.communicate()
+        if process.returncode != 0:
+            self.notify(f"could not detach: {stderr.decode(errors='replace').strip() or process.returncode}",
+                        severity="error", markup=False)
+
     async def on_unmount(self) -> None:
         self.workers.cancel_group(self, "events")
         if self.client is not None:

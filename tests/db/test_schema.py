@@ -41,12 +41,14 @@ MODELS: dict[str, type] = {
     "users": models.User, "videos": models.Video, "api_keys": models.ApiKey, "keys": models.KeyPair,
     "uploads": models.Upload, "upload_chunks": models.UploadChunk, "transcoding_jobs": models.TranscodingJob,
     "video_files": models.VideoFile, "user_sessions": models.UserSession, "video_analytics": models.VideoView,
-    "comments": models.Comment,
+    "comments": models.Comment, "series": models.Series, "episode_segments": models.EpisodeSegment,
+    "unmatched_videos": models.UnmatchedVideo,
 }
 
 UNIQUES = {("users", ("username",)), ("users", ("email",)), ("api_keys", ("api_key",)), ("keys", ("user_id",)),
            ("upload_chunks", ("upload_id", "chunk_number")), ("user_sessions", ("refresh_token",)),
-           ("ingested_files", ("sha256", "source_path"))}  # 0006: one mark per file taken from one place
+           ("ingested_files", ("sha256", "source_path")),  # 0006: one mark per file taken from one place
+           ("episode_segments", ("video_id", "type"))}  # 0009: one span of each type per episode
 
 # (table, column) -> (referenced table, referenced column, ON DELETE); reasons in migration 0001's docstring.
 FOREIGN_KEYS = {
@@ -66,6 +68,9 @@ FOREIGN_KEYS = {
     ("comments", "video_id"): ("videos", "id", "CASCADE"),
     ("comments", "user_id"): ("users", "id", "SET NULL"),
     ("ingested_files", "video_id"): ("videos", "id", "SET NULL"),  # 0006: the ingest history outlives a video
+    ("videos", "series_id"): ("series", "id", "SET NULL"),  # 0009: a deleted series leaves lone videos
+    ("episode_segments", "video_id"): ("videos", "id", "CASCADE"),
+    ("unmatched_videos", "video_id"): ("videos", "id", "CASCADE"),
 }
 
 # The design's indexes, plus those the foreign keys of the optional tables and session families need.
@@ -86,6 +91,8 @@ INDEXES = {
     "idx_comments_video": ("comments", ("video_id", "created_at")),
     "idx_videos_source_sha256": ("videos", ("source_sha256",)),  # 0006, UNIQUE: content is in the library once
     "idx_ingested_files_video": ("ingested_files", ("video_id",)),
+    # 0009, UNIQUE: one file per episode; also lists a series' episodes in order
+    "idx_videos_episode": ("videos", ("series_id", "season_number", "episode_number")),
 }
 
 
@@ -180,6 +187,12 @@ async def test_every_design_table_and_column_exists(schema: Introspection) -> No
         model_fields = {f.name for f in dataclasses.fields(MODELS[table])}
         assert actual == model_fields, f"{table}: columns and {MODELS[table].__name__} differ: " \
                                        f"{actual ^ model_fields}"
+
+
+async def test_series_tables_match_their_models(schema: Introspection) -> None:
+    for table in ("series", "episode_segments", "unmatched_videos", "videos"):
+        model_fields = {f.name for f in dataclasses.fields(MODELS[table])}
+        assert await schema.columns(table) == model_fields, table
 
 
 async def test_unique_constraints(schema: Introspection) -> None:

@@ -67,6 +67,11 @@ _TS = "%Y%m%dT%H%M%SZ"
 _BLOCK = 4 * 1024 * 1024
 _MEMBERS = {SQLITE_MEMBER, POSTGRES_MEMBER, "master.key", "config.json", "manifest.json"}
 _STATE = ".schedule.json"
+_LAST_RESTORE = ".last-restore.json"
+# What a backup holds, and what it does not: said wherever backups are listed or restored.
+BACKUP_HOLDS = {"holds": ["database", "master key", "configuration (secrets masked)"],
+                "not": "media files (originals, renditions, subtitles, posters): back the media folder or bucket "
+                       "up apart; after a restore, videos whose files are gone are re-queued or marked missing"}
 _FAILURE_BACKOFF = timedelta(minutes=15)
 
 
@@ -105,7 +110,7 @@ class RestoreResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"restored": self.restored, "dialect": self.dialect, "previous_copy": self.previous_copy,
-                "master_key_restored": self.master_key_restored}
+                "master_key_restored": self.master_key_restored, "holds": BACKUP_HOLDS}
 
 
 def parse_name(name: str, location: str, size: int) -> BackupInfo | None:
@@ -152,6 +157,19 @@ class _Throttle:
         return False
 
 
+class _CountingReader:
+    """A file read by tarfile, reporting the bytes read so far."""
+
+    def __init__(self, f: Any, report: Callable[[int], None]) -> None:
+        self._f, self._report, self.done = f, report, 0
+
+    def read(self, size: int = -1) -> bytes:
+        block = self._f.read(size)
+        self.done += len(block)
+        self._report(self.done)
+        return block
+
+
 class BackupService:
     def __init__(self, settings: Settings, events: EventBus, *, clock: Callable[[], datetime] = utcnow,
                  tz: tzinfo | None = None,
@@ -163,6 +181,17 @@ class BackupService:
         self._cloud_factory = cloud_factory
         self._lock = asyncio.Lock()
         self.application_name = ""  # this process's own PostgreSQL sessions, which a restore may ignore
+
+    def _progress_from_thread(self, stage: str, total: int) -> Callable[[int], None]:
+        """A callback for a worker thread: backup.progress with bytes, at most once a second, on the loop."""
+        loop, throttle = asyncio.get_running_loop(), _Throttle()
+
+        def report(done: int) -> None:
+            if throttle.ready() or done >= total:
+                loop.call_soon_threadsafe(
+                    lambda: self.events.publish("backup.progress", stage=stage, done=done, total=total))
+
+        return report
 
     # -- places ------------------------------------------------------------------------------------------
 
@@ -315,7 +344,8 @@ class BackupService:
             member = await self._snapshot(work)
             self.events.publish("backup.progress", stage="bundle", name=name)
             target = self.backup_dir / name
-            await asyncio.to_thread(self._bundle, work, member, target, when)
+            report = self._progress_from_thread("bundle", member.stat().st_size)
+            await asyncio.to_thread(self._bundle, work, member, target, when, report)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         return BackupInfo(name, "local", kind, when.astimezone(UTC).replace(microsecond=0),
@@ -340,7 +370,8 @@ class BackupService:
         await backup_db.check_postgres_dump(copy)
         return copy
 
-    def _bundle(self, work: Path, member: Path, target: Path, when: datetime) -> None:
+    def _bundle(self, work: Path, member: Path, target: Path, when: datetime,
+                report: Callable[[int], None] | None = None) -> None:
         files = {member.name: member}
         key = self.settings.master_key_path
         if key.is_file():
@@ -367,7 +398,8 @@ class BackupService:
                     info.uname = info.gname = ""
                     info.mode = 0o600
                     with files[name].open("rb") as f:
-                        tar.addfile(info, f)
+                        counted = _CountingReader(f, report) if report and name == member.name else f
+                        tar.addfile(info, counted)
             _fsync_file(tmp)
             os.chmod(tmp, 0o600)  # it holds the master key
             os.replace(tmp, target)
@@ -501,17 +533,22 @@ class BackupService:
         if not is_encrypted(head):
             return path
         plain = work / "backup.tar"
-        await asyncio.to_thread(self._decrypt, path, plain, self._passphrase())
+        report = self._progress_from_thread("restore.decrypt", path.stat().st_size)
+        await asyncio.to_thread(self._decrypt, path, plain, self._passphrase(), report)
         return plain
 
     @staticmethod
-    def _decrypt(source: Path, target: Path, passphrase: str) -> None:
+    def _decrypt(source: Path, target: Path, passphrase: str, report: Callable[[int], None] | None = None) -> None:
         decryptor = StreamDecryptor(passphrase)
         inflater = zlib.decompressobj(31)
+        done = 0
         with source.open("rb") as src, target.open("xb") as dst:
             try:
                 while block := src.read(_BLOCK):
                     dst.write(inflater.decompress(decryptor.update(block)))
+                    done += len(block)
+                    if report is not None:
+                        report(done)
                 decryptor.finalize()
                 dst.write(inflater.flush())
             except zlib.error as exc:  # authenticated yet not gzip: not made by us
@@ -615,6 +652,19 @@ class BackupService:
             os.chmod(keep, 0o600)
         atomic_write_bytes(target, data, mode=0o600)
         return True
+
+    def save_last_restore(self, report: dict[str, Any]) -> None:
+        """Keep what the last restore did (and reconciled) for the Backups section after the restart."""
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.backup_dir / _LAST_RESTORE,
+                           json.dumps({**report, "at": self.clock().isoformat()}, default=str).encode())
+
+    def last_restore(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads((self.backup_dir / _LAST_RESTORE).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
 
     # -- schedule ----------------------------------------------------------------------------------------
 

@@ -24,13 +24,14 @@ import logging
 import os
 import secrets
 import stat
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path, PurePath
-from typing import Literal
+from typing import Any, Literal
 
 from kdrama_tui.config import Settings
-from kdrama_tui.db import Database
+from kdrama_tui.db import Database, Executor
 from kdrama_tui.errors import Conflict, UniqueViolation, ValidationError
 from kdrama_tui.events import EventBus
 from kdrama_tui.fsutil import atomic_write_bytes
@@ -40,10 +41,12 @@ from kdrama_tui.media.probe import probe
 from kdrama_tui.models import Video, utcnow
 from kdrama_tui.repositories import repos_of
 from kdrama_tui.services.accounts.service import AccountService
-from kdrama_tui.services.ingest.naming import parse_path
+from kdrama_tui.services.ingest.naming import ParsedName, parse_path
+from kdrama_tui.services.ingest.show_folder import find_show_json, load_show_json
 from kdrama_tui.services.ingest.sidecars import Sidecars, find_sidecars, load_metadata
 from kdrama_tui.services.library.handoff import Library
 from kdrama_tui.services.library.metadata import parse_metadata
+from kdrama_tui.services.series.placement import EpisodeGuess, Placement, place
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,8 @@ class IngestOutcome:
     title: str | None = None
     sha256: str | None = None
     moved_to: Path | None = None
+    series_id: int | None = None  # the series it was placed in as an episode
+    unmatched: str | None = None  # why a file naming an episode was not placed (it is a lone video)
 
     @property
     def ok(self) -> bool:
@@ -129,7 +134,7 @@ def _check_readable(path: Path) -> os.stat_result:
         os.close(fd)
 
 
-def _hash(path: Path, before: os.stat_result) -> _Opened:
+def _hash(path: Path, before: os.stat_result, on_bytes: Callable[[int], None] | None = None) -> _Opened:
     fd = _open_regular(path)
     try:
         st = os.fstat(fd)
@@ -140,6 +145,8 @@ def _hash(path: Path, before: os.stat_result) -> _Opened:
             while block := os.read(fd, _HASH_BUFFER):
                 digest.update(block)
                 total += len(block)
+                if on_bytes is not None:
+                    on_bytes(total)
         except OSError as exc:
             raise IngestFailure(f"cannot read it: {exc.strerror or exc}") from exc
         after = os.fstat(fd)
@@ -217,13 +224,14 @@ class FileImporter:
             return user.id
 
     async def import_file(self, path: Path, *, root: Path | None = None, failed_root: Path | None = None,
-                          move: bool = True) -> IngestOutcome:
+                          move: bool = True, on_bytes: Callable[[int], None] | None = None) -> IngestOutcome:
         """Import ``path``; ``root`` is the folder its name is read relative to (show folders), and
-        ``failed_root`` the watch folder whose ``failed/`` takes it when it is refused (None: leave it)."""
+        ``failed_root`` the watch folder whose ``failed/`` takes it when it is refused (None: leave it).
+        ``on_bytes`` is told, from a worker thread, how many bytes of the file have been read (hashed)."""
         listed_at = utcnow()  # before the sidecars are listed: a subtitle arriving later was never offered
         sidecars = find_sidecars(path)
         try:
-            return await self._import(path, root, failed_root, sidecars, move, listed_at)
+            return await self._import(path, root, failed_root, sidecars, move, listed_at, on_bytes)
         except _Skip as exc:
             log.warning("skipped %s: %s (never read)", path, exc)
             return IngestOutcome("skipped", path, reason=str(exc))
@@ -246,7 +254,8 @@ class FileImporter:
         return IngestOutcome("failed", path, reason=reason, moved_to=moved_to)
 
     async def _import(self, path: Path, root: Path | None, failed_root: Path | None, sidecars: Sidecars,
-                      move: bool, listed_at: datetime) -> IngestOutcome:
+                      move: bool, listed_at: datetime,
+                      on_bytes: Callable[[int], None] | None = None) -> IngestOutcome:
         before = await asyncio.to_thread(_check_readable, path)
         fields: dict[str, object] = {}
         if sidecars.metadata is not None:
@@ -260,7 +269,7 @@ class FileImporter:
             await probe(self.binaries, path, name=path.name)
         except (InputError, FFmpegError) as exc:  # FFmpegError: the probe crashed or ran out of time on it
             raise IngestFailure(str(exc)) from exc
-        opened = await asyncio.to_thread(_hash, path, before)
+        opened = await asyncio.to_thread(_hash, path, before, on_bytes)
 
         existing = await repos_of(self.db).videos.find_one_by(source_sha256=opened.sha256)
         if existing is not None:
@@ -268,20 +277,26 @@ class FileImporter:
 
         relative = path.relative_to(root) if root is not None and path.is_relative_to(root) \
             else PurePath(path.parent.name, path.name)
-        parsed = parse_path(relative)
+        parsed = await asyncio.to_thread(parse_path, relative)  # guessit loads its rules on first use
         season = fields.pop("season", parsed.season)
         episode = fields.pop("episode", parsed.episode)
+        guess = await self._episode_guess(path, root, parsed, fields, season, episode)
         given = {"title": parsed.display_title, "year": parsed.year, **fields}
         try:
             metadata = parse_metadata(given, parsed.title)
         except ValidationError as exc:
             raise IngestFailure(f"metadata not accepted: {exc.message}") from exc
         uploader_id = await self.account_id()
+        placed: list[Placement] = []
+
+        async def place_episode(tx: Executor, video: Video) -> None:  # in the video's own transaction
+            placed.append(await place(tx, video, guess))
+
         try:
             accepted = await self.library.accept_original(
                 uploader_id=uploader_id, source=path, original_filename=path.name, metadata=metadata,
                 sidecars=sidecars.subtitles, expected_sha256=opened.sha256, move=move,
-                extra_video_columns={"source_sha256": opened.sha256})
+                extra_video_columns={"source_sha256": opened.sha256}, in_transaction=place_episode)
         except UniqueViolation as exc:
             if exc.details.get("field") != "source_sha256":
                 raise
@@ -308,12 +323,37 @@ class FileImporter:
                 with contextlib.suppress(OSError):
                     sidecar.unlink()
         video = accepted.video
+        placement = placed[0] if placed else Placement()
         log.info("ingested %s as video %d %r (job %d queued)", path, video.id, video.title, accepted.job.id)
         self.events.publish("ingest.ingested", path=str(path), name=path.name, video_id=video.id,
                             title=video.title, job_id=accepted.job.id, size=opened.size, sha256=opened.sha256,
-                            subtitles=len(sidecars.subtitles), season=season, episode=episode)
+                            subtitles=len(sidecars.subtitles), season=season, episode=episode,
+                            series_id=placement.series_id, unmatched=placement.reason)
+        if placement.created:
+            self.events.publish("series.created", series_id=placement.series_id, title=guess.show_title)
         return IngestOutcome("ingested", path, video_id=video.id, job_id=accepted.job.id, title=video.title,
-                             sha256=opened.sha256)
+                             sha256=opened.sha256, series_id=placement.series_id, unmatched=placement.reason)
+
+    async def _episode_guess(self, path: Path, root: Path | None, parsed: ParsedName, fields: dict[str, Any],
+                             season: int | None, episode: int | None) -> EpisodeGuess:
+        """The episode the name and sidecars describe (``fields`` loses the episode keys); the show
+        folder's JSON is read only for a file that names an episode."""
+        extra = {key: fields.pop(key, None) for key in ("episode_end", "episode_title", "air_date")}
+        for key in ("episode_end", "air_date"):  # the sidecar's word over the name's
+            if extra[key] is None:
+                extra[key] = getattr(parsed, key, None)
+        guess = EpisodeGuess(show_title=parsed.title, year=parsed.year, season=season, episode=episode,
+                             special=bool(getattr(parsed, "special", False)), source_name=path.name, **extra)
+        if not guess.is_episode:
+            return guess
+        show_json = await asyncio.to_thread(find_show_json, path, root, parsed.title)
+        if show_json is None:
+            return guess
+        try:
+            series_fields = await asyncio.to_thread(load_show_json, show_json)
+        except ValidationError as exc:  # the video is still imported, as unmatched with the reason
+            return replace(guess, series_error=exc.message)
+        return replace(guess, series_fields=series_fields)
 
     async def _duplicate(self, path: Path, failed_root: Path | None, existing: Video, opened: _Opened,
                          sidecars: Sidecars, move: bool) -> IngestOutcome:

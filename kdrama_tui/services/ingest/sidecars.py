@@ -152,8 +152,9 @@ def find_sidecars(video: Path, names: list[str] | None = None) -> Sidecars:
 def load_metadata(path: Path) -> dict[str, Any]:
     """The metadata fields of a ``Name.json`` sidecar, validated like the API's; raises ValidationError.
 
-    Besides the API's fields (title, description, year, genre, actors, is_public), ``season`` and
-    ``episode`` are read (whole numbers) and returned for the ingest record.
+    Besides the API's fields (title, description, year, genre, actors, is_public), ``season``,
+    ``episode`` and ``episode_end`` (whole numbers), ``episode_title`` and ``air_date`` are returned for
+    placing the episode in its series.
     """
     try:
         with path.open("rb") as f:
@@ -172,11 +173,14 @@ def load_metadata(path: Path) -> dict[str, Any]:
         fields = clean_fields(data, partial=True)
     except ValidationError as exc:
         raise ValidationError(f"{path.name}: {exc.message}", code="invalid_sidecar") from exc
-    for key in ("season", "episode"):
+    for key in ("season", "episode", "episode_end"):
         value = data.get(key)
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100_000:
             raise ValidationError(f"{path.name}: {key} must be a whole number", code="invalid_sidecar")
         fields[key] = value
+    for key in ("episode_title", "air_date"):  # checked where the episode is placed (services/series)
+        if data.get(key) is not None:
+            fields[key] = data[key]
     return fields

@@ -127,10 +127,7 @@ class Library:
                         "file_size": sub.size, "checksum": sub.sha256, "mime_type": "text/plain",
                         "language": sidecar.language, "label": sidecar.label,
                     })
-                job = await repos_of(tx).jobs.create({
-                    "video_id": video.id, "status": "queued", "provider": "local_server",
-                    "priority": priority, "progress": 0,
-                })
+                job = await repos_of(tx).jobs.queue(video.id, priority=priority, provider="local_server")
                 if in_transaction is not None:
                     await in_transaction(tx, video)
         except BaseException:

@@ -136,6 +136,9 @@ class _HashingFile:
 class ChunkStore:
     def __init__(self, root: Path) -> None:
         self.root = root
+        # Temp files of parts being received or not yet published: named here before they exist and
+        # dropped once renamed or deleted, so the cleanup sweep (in a thread) never deletes one in use.
+        self._in_use: set[Path] = set()
 
     # ---- folders --------------------------------------------------------------------------------------
     def folder(self, token: str) -> Path:
@@ -168,6 +171,8 @@ class ChunkStore:
         def sweep() -> int:
             removed = 0
             for path in folder.glob(".*.tmp") if folder.is_dir() else []:
+                if path in self._in_use:
+                    continue
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
                     removed += 1
@@ -194,8 +199,13 @@ class ChunkStore:
         """
         algorithms = tuple(dict.fromkeys(("sha256", *algorithms)))
         temp = self.folder(token) / f".incoming.{uuid.uuid4().hex}.tmp"
-        with disk_errors():
-            writer = await asyncio.to_thread(_HashingFile, temp, algorithms)
+        self._in_use.add(temp)
+        try:
+            with disk_errors():
+                writer = await asyncio.to_thread(_HashingFile, temp, algorithms)
+        except BaseException:
+            self._in_use.discard(temp)
+            raise
         interrupted = False
         try:
             with disk_errors():
@@ -227,14 +237,18 @@ class ChunkStore:
                 await writer.finish()
         except BaseException:
             writer.abandon()
+            self._in_use.discard(temp)
             raise
         return ReceivedPart(temp=temp, size=writer.size, sha256=writer.hashes["sha256"].hexdigest(),
                             digests={name: h.digest() for name, h in writer.hashes.items()},
                             interrupted=interrupted)
 
     async def discard(self, part: ReceivedPart) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            await asyncio.to_thread(part.temp.unlink)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                await asyncio.to_thread(part.temp.unlink)
+        finally:
+            self._in_use.discard(part.temp)
 
     async def publish(self, part: ReceivedPart, target: Path) -> None:
         """Rename the durable temp file into place (raises FileNotFoundError if the session's folder is
@@ -244,8 +258,11 @@ class ChunkStore:
             os.replace(part.temp, target)
             fsync_dir(target.parent)
 
-        with disk_errors():
-            await asyncio.wrap_future(_IO.submit(move))
+        try:
+            with disk_errors():
+                await asyncio.wrap_future(_IO.submit(move))
+        finally:
+            self._in_use.discard(part.temp)  # renamed; or failed, and the caller deletes it anyway
 
     async def delete_part(self, path: Path) -> None:
         with contextlib.suppress(FileNotFoundError):

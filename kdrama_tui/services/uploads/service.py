@@ -37,6 +37,8 @@ from kdrama_tui.models import Upload, User, Video, utcnow
 from kdrama_tui.repositories import repos_of
 from kdrama_tui.services.library.handoff import Library, display_filename
 from kdrama_tui.services.library.metadata import clean_fields, parse_metadata
+from kdrama_tui.services.series.fields import clean_upload_episode
+from kdrama_tui.services.series.placement import place, upload_guess
 from kdrama_tui.services.uploads.chunkstore import (
     AssemblyError,
     BodyTooLong,
@@ -54,6 +56,7 @@ OPEN = ("pending", "uploading", "assembling")  # not finished: listed as active,
 _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 _CHUNK_NUMBER = re.compile(r"^[0-9]{1,9}$")
 TUS_STREAM: PartKey = "tus"
+SUPERSEDE_SECONDS = 10.0  # how long a resuming tus request waits for the PATCH it supersedes to settle
 
 
 class Gone(DomainError):
@@ -100,6 +103,7 @@ class UploadService:
         self.inflight = InflightTracker(events)
         self.clock = clock
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.supersede_seconds = SUPERSEDE_SECONDS
 
     @property
     def expire_after(self) -> timedelta:
@@ -107,11 +111,13 @@ class UploadService:
 
     # ---- sessions -------------------------------------------------------------------------------------
     async def create(self, user: User, *, filename: Any, total_size: Any, total_chunks: Any = None,
-                     metadata: Any = None, sha256: Any = None, protocol: str = "chunk") -> Upload:
+                     metadata: Any = None, sha256: Any = None, protocol: str = "chunk",
+                     tus_metadata: str | None = None) -> Upload:
         """Open a session after checking every limit, before a single byte is accepted.
 
         ``total_size`` None (tus only) defers the length: a later PATCH declares it (:meth:`append`), and
-        until then ``uploads.max_size`` bounds the bytes accepted.
+        until then ``uploads.max_size`` bounds the bytes accepted. ``tus_metadata`` is the client's raw
+        Upload-Metadata header, kept to be given back on HEAD (``metadata`` holds the parsed fields).
         """
         if not isinstance(filename, str) or not filename.strip():
             raise ValidationError("filename is required", code="invalid_filename")
@@ -139,6 +145,7 @@ class UploadService:
         if not isinstance(metadata, dict):
             raise ValidationError("metadata must be an object", code="invalid_metadata")
         cleaned = clean_fields(metadata, partial=True)  # unknown keys (path, owner_id, status) are dropped
+        cleaned.update(await self._episode_of(metadata))
         expected = parse_sha256(sha256, header="sha256") if sha256 is not None else None
         await self._check_disk(total_size or 0)
 
@@ -151,7 +158,7 @@ class UploadService:
             "total_chunks": total_chunks, "uploaded_chunks": [], "status": "pending", "token": token,
             "protocol": protocol, "metadata": cleaned, "chunk_size": chunk_size, "bytes_received": 0,
             "expected_sha256": expected, "created_at": now, "updated_at": now,
-            "expires_at": now + self.expire_after,
+            "expires_at": now + self.expire_after, "tus_metadata": tus_metadata if protocol == "tus" else None,
         })
         try:
             await self.store.create_folder(token)
@@ -191,6 +198,16 @@ class UploadService:
         upload = await repos_of(self.db).uploads.find_by_token(token) if len(token) <= 64 else None
         if upload is None or upload.user_id != user.id or upload.protocol != "tus":
             raise NotFound("upload not found", code="upload_not_found")
+        return upload
+
+    async def settled_tus(self, user: User, token: str) -> Upload:
+        """A tus upload as a new request about it must see it: a PATCH still in flight for it (its client
+        resumed, so it gave up on that request) is stopped first and what it received is recorded, so the
+        offset is final. Without this a resume right after a dropped connection raced the server noticing
+        the drop: HEAD gave an offset the old PATCH then moved, or the new PATCH found the upload busy."""
+        upload = await self.get_by_token(user, token)
+        if await self.inflight.supersede(upload.id, TUS_STREAM, wait_seconds=self.supersede_seconds):
+            upload = await self.get_by_token(user, token)
         return upload
 
     def view(self, upload: Upload) -> dict[str, Any]:
@@ -290,21 +307,28 @@ class UploadService:
 
     async def append(self, user: User, token: str, *, offset: int, body: AsyncIterator[bytes],
                      content_length: int | None, checksum: tuple[str, bytes] | None,
-                     upload_length: int | None = None) -> Upload:
+                     upload_length: int | None = None, stop: Callable[[], None] | None = None) -> Upload:
         """tus PATCH: add the body at ``offset``; completes the upload when the last byte arrives.
 
         Without a checksum an interrupted body is kept up to where it stopped (the client resumes from
         there); with one, a mismatch or an interruption keeps nothing of the request. ``upload_length``
-        declares a deferred length (once; repeating the same value is a harmless retry).
+        declares a deferred length (once; repeating the same value is a harmless retry). ``stop`` ends
+        this request's body early when a later request about the upload supersedes it.
         """
-        upload = await self.get_by_token(user, token)
+        upload = await self.settled_tus(user, token)
+        if upload.status in ("completed", "assembling") and offset == upload.total_size and content_length == 0:
+            # An empty PATCH at the final offset: a client that lost the answer to its last PATCH (it crashed,
+            # or the connection dropped while the upload was assembled) resumes this way. It gets the
+            # outcome, after waiting for an assembly in progress, instead of a conflict.
+            return await self.complete(user, upload.id)
         self.require_receiving(upload)
         if offset != upload.bytes_received:
             raise Conflict(f"Upload-Offset {offset} does not match the upload's offset {upload.bytes_received}",
                            code="offset_mismatch", details={"offset": upload.bytes_received})
         # Claimed first: a length declared by a PATCH that is then refused as busy must not change the
         # upload under the PATCH that is streaming.
-        if not self.inflight.claim(upload.id, TUS_STREAM, verified=upload.bytes_received, total=upload.total_size):
+        if not self.inflight.claim(upload.id, TUS_STREAM, verified=upload.bytes_received, total=upload.total_size,
+                                   stop=stop):
             raise Conflict("another PATCH for this upload is in progress", code="upload_busy")
         try:
             upload = await self._patch_claimed(upload, offset, body, content_length, checksum, upload_length)
@@ -542,6 +566,7 @@ class UploadService:
                 "status": "completed", "video_id": video.id, "completed_at": now, "updated_at": now})
             if done is None:
                 raise Conflict("the upload was aborted while it was being assembled", code="upload_aborted")
+            await place(tx, video, upload_guess(upload.metadata or {}, upload.filename))  # its series, if named
 
         metadata = parse_metadata(upload.metadata, fallback_title=Path(upload.filename).stem or upload.filename)
         try:
@@ -561,6 +586,15 @@ class UploadService:
         log.info("upload %d completed as video %d", upload.id, accepted.video.id)
         return completed
 
+    async def _episode_of(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        """The metadata's series and episode, checked before a byte is sent (a series id must exist)."""
+        episode = clean_upload_episode(metadata)
+        if isinstance(episode.get("series"), int) and \
+                await repos_of(self.db).series.find_by_id(episode["series"]) is None:
+            raise ValidationError(f"series {episode['series']} does not exist", code="invalid_episode",
+                                  details={"field": "series"})
+        return episode
+
     async def _fail(self, upload: Upload, reason: str) -> None:
         now = self.clock()
         await repos_of(self.db).uploads.transition(upload.id, OPEN, {
@@ -577,7 +611,21 @@ class UploadService:
         return await self._abort(upload)
 
     async def abort_tus(self, user: User, token: str) -> Upload:
-        return await self._abort(await self.get_by_token(user, token))
+        """tus termination: an open upload is aborted (its bytes deleted); a completed one's record is
+        terminated while its video stays. Later requests about it answer 410, a second DELETE included."""
+        upload = await self.get_by_token(user, token)
+        async with self._lock(upload.id):  # a completion in progress finishes first
+            ended = await repos_of(self.db).uploads.transition(
+                upload.id, ("completed", *OPEN), {"status": "aborted", "updated_at": self.clock()})
+        if ended is None:
+            current = await repos_of(self.db).uploads.get(upload.id)
+            raise Gone("this upload was already terminated", code=f"upload_{current.status}")
+        await self.store.remove(upload.token)
+        self.inflight.forget(upload.id)
+        self.events.publish("upload.aborted", upload_id=upload.id, user_id=upload.user_id)
+        log.info("tus upload %d terminated%s", upload.id,
+                 f" after completion (video {ended.video_id} kept)" if ended.video_id is not None else "")
+        return ended
 
     async def _abort(self, upload: Upload) -> Upload:
         async with self._lock(upload.id):  # never in the middle of a completion
