@@ -238,6 +238,9 @@ class IngestSettings:
     late_subtitle_timeout_seconds: float = _doc(
         "A subtitle dropped alone (Name.ko.srt) is attached to the already imported video of the same name; "
         "one that matches no video waits this long for its video, then goes to failed/.", default=3600.0)
+    shared: bool = _doc("The watch folders are one network folder every node of a cluster sees: one node at a "
+                        "time watches them (another takes over when it stops). Off: each node watches its own.",
+                        default=False)
 
     def validate(self) -> None:
         _check(self.quiet_seconds >= 0, "ingest.quiet_seconds", "must be >= 0")

@@ -11,7 +11,7 @@ from functools import cached_property
 from weakref import WeakKeyDictionary
 
 from kdrama_tui.db.base import Executor
-from kdrama_tui.repositories.cluster import ClusterSecretRepository
+from kdrama_tui.repositories.cluster import ClusterSecretRepository, ClusterSessionRepository
 from kdrama_tui.repositories.credentials import ApiKeyRepository, KeyPairRepository, UserSessionRepository
 from kdrama_tui.repositories.engagement import CommentRepository, VideoAnalyticsRepository
 from kdrama_tui.repositories.ingest import IngestedFileRepository
@@ -94,6 +94,10 @@ class Repositories:
     @cached_property
     def cluster_secrets(self) -> ClusterSecretRepository:
         return ClusterSecretRepository(self.db)
+
+    @cached_property
+    def cluster_sessions(self) -> ClusterSessionRepository:
+        return ClusterSessionRepository(self.db)
 
 
 _bound: WeakKeyDictionary[Executor, Repositories] = WeakKeyDictionary()

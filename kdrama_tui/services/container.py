@@ -143,14 +143,18 @@ class Services:
         if queue:
             self.spawn("media.queue", self.media.queue.run)
         if ingest and self.settings.ingest.enabled:
-            self.spawn("ingest.watch", self.ingester.run)
+            (self.spawn_singleton if self.settings.ingest.shared else self.spawn)("ingest.watch", self.ingester.run)
 
     async def _follow_playback_key(self, poll_seconds: float = PLAYBACK_KEY_POLL_SECONDS) -> None:
         """Take up a playback key rotated by any node or command within ``poll_seconds``."""
         salt = await self.cluster_secrets.playback_salt()
         while True:
             await asyncio.sleep(poll_seconds)
-            current = await self.cluster_secrets.playback_salt()
+            try:
+                current = await self.cluster_secrets.playback_salt()
+            except Exception as exc:  # the database is away for a moment: keep the key we have
+                log.warning("could not check the playback key: %s", exc)
+                continue
             if current != salt:
                 salt = current
                 self.playback.use_secret(await self.cluster_secrets.playback_key(salt))

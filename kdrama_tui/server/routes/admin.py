@@ -56,7 +56,8 @@ async def get_stats(request: web.Request) -> web.Response:
 
     ``views.per_day`` covers the last 14 UTC days, oldest first, for a sparkline. ``viewers.active`` counts
     the addresses that fetched a video's HLS files in the last ``viewers.window_seconds`` (per video in
-    ``viewers.by_video``).
+    ``viewers.by_video``). ``cluster`` names this node, every kdrama-tui process connected to a PostgreSQL
+    database (role, node, pid) and the node running each singleton job (backups, sweeps).
     """
     await require_admin(request)
     return web.json_response(await services(request).admin.stats(_address(request)))

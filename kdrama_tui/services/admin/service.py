@@ -18,6 +18,7 @@ from kdrama_tui.repositories import repos_of
 from kdrama_tui.services.accounts.service import ROLES, passwords
 from kdrama_tui.services.backup.names import BACKUP_HOLDS
 from kdrama_tui.services.backup.names import parse_name as parse_backup_name
+from kdrama_tui.services.cluster.singletons import cluster_status
 
 if TYPE_CHECKING:
     from kdrama_tui.config import Settings
@@ -103,6 +104,7 @@ class AdminService:
             "disk": disk,
             "views": {"today": per_day[-1]["views"],
                       "per_day": [{"date": d["day"], "views": d["views"]} for d in per_day]},
+            "cluster": await cluster_status(self.db, settings.node_name),
         }
 
     def viewers(self) -> dict[str, Any]:

@@ -98,7 +98,7 @@ class RestoreSteps:
 
     async def _refuse_other_nodes(self) -> None:
         """``pg_restore --clean`` under live nodes would pull the tables from under them: name them instead."""
-        others = await connected_applications(self.settings.database_url, exclude=self.application_name)
+        others = await connected_applications(self.settings.session_database_url, exclude=self.application_name)
         if others:
             names = ", ".join(name.removeprefix("kdrama-tui ") for name in others)
             raise Conflict(f"other kdrama-tui processes are connected to this database ({names}); stop them "

@@ -13,6 +13,7 @@ forgets everything. On SQLite (one machine) nothing is sent.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -25,6 +26,7 @@ from kdrama_tui.events import Event, EventBus
 log = logging.getLogger(__name__)
 
 CHANNEL = "kdrama_events"
+LISTEN_RETRY_SECONDS = 2.0
 RESUMED = "cluster.events_resumed"
 # Each node's job relay publishes these from the jobs table already.
 _RELAYED = frozenset({"job.started", "job.progress", "job.finished", "job.failed", "job.cancelled",
@@ -79,7 +81,13 @@ class ClusterEvents:
         if self.db.dialect == "sqlite":
             return
         with self.events.subscription() as inbox:  # subscribed first: nothing published from now on is missed
-            listener = await self.db.listen(CHANNEL, self.received, on_gap=self._resumed)
+            while True:
+                try:
+                    listener = await self.db.listen(CHANNEL, self.received, on_gap=self._resumed)
+                    break
+                except Exception as exc:  # the database is away at start-up: events stay local meanwhile
+                    log.warning("cannot listen to the other nodes' events yet (%s); trying again", exc)
+                    await asyncio.sleep(LISTEN_RETRY_SECONDS)
             try:
                 while True:
                     event = await inbox.get()

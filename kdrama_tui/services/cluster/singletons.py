@@ -18,11 +18,33 @@ from collections.abc import Awaitable, Callable
 from kdrama_tui.db import Database
 from kdrama_tui.db.locks import ClusterLock
 from kdrama_tui.events import EventBus
+from kdrama_tui.repositories import repos_of
 
 log = logging.getLogger(__name__)
 
+SINGLETONS = ("backup.schedule", "uploads.cleanup", "storage.orphans", "sessions.cleanup")  # the jobs of one node
 RETRY_SECONDS = 15.0
 CHECK_SECONDS = 10.0
+
+
+def describe_process(application_name: str) -> dict[str, object]:
+    """``kdrama-tui serve web-a pid 12`` (``container.application_name``) as role, node and pid."""
+    rest = application_name.removeprefix("kdrama-tui ")
+    role, _, rest = rest.partition(" ")
+    node, _, pid = rest.rpartition(" pid ")
+    return {"role": role, "node": node or rest, "pid": int(pid) if pid.isdigit() else None}
+
+
+async def cluster_status(db: Database, node: str) -> dict[str, object]:
+    """This node's name, every kdrama-tui process connected to the database, and which node runs each
+    singleton (PostgreSQL; on SQLite this one machine runs them all)."""
+    sessions = repos_of(db).cluster_sessions
+    singletons = {}
+    for name in SINGLETONS:
+        holder = await sessions.lock_holder(name)
+        singletons[name] = describe_process(holder)["node"] if holder else None
+    return {"node": node, "processes": [describe_process(p) for p in await sessions.processes()],
+            "singletons": singletons if db.dialect == "postgresql" else {}}
 
 
 async def run_singleton(db: Database, name: str, job: Callable[[], Awaitable[None]], *, node: str,

@@ -18,8 +18,9 @@ from kdrama_tui.db import Database, open_database
 from kdrama_tui.db.locks import lock_key
 from kdrama_tui.errors import Conflict
 from kdrama_tui.events import EventBus
+from kdrama_tui.repositories import repos_of
 from kdrama_tui.services.backup.service import BackupService
-from kdrama_tui.services.cluster.singletons import run_singleton
+from kdrama_tui.services.cluster.singletons import SINGLETONS, run_singleton
 from kdrama_tui.services.container import Services
 from tests.services.backup.support import fill
 from tests.support.auth import running_services
@@ -77,6 +78,12 @@ async def two_pools(pg_url: str) -> AsyncIterator[tuple[Database, Database]]:
     finally:
         await one.close()
         await two.close()
+
+
+async def test_sqlite_stats_name_the_one_node(tmp_path: Path) -> None:
+    settings = load_settings(env={"KDRAMA_DATA_DIR": str(tmp_path / "data"), "KDRAMA_SERVER_NODE_NAME": "pc"})
+    async with running_services(settings) as svc:
+        assert (await svc.admin.stats("127.0.0.1"))["cluster"] == {"node": "pc", "processes": [], "singletons": {}}
 
 
 async def test_sqlite_runs_every_job_on_its_one_machine(tmp_path: Path) -> None:
@@ -174,9 +181,14 @@ async def test_a_due_backup_runs_once_across_nodes_and_the_schedule_moves_when_i
         backups = [p.name for s in (one, two) for p in s.backup_dir.glob("kdrama-backup-*")]
         assert len(backups) == 1
         # Every other singleton went to one node too, each on its own lock.
-        names = {"backup.schedule", "uploads.cleanup", "storage.orphans", "sessions.cleanup"}
+        names = set(SINGLETONS)
         held = await holder.db.fetch_value("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
         assert held == len(names)
+        # The dashboard's figures say who is connected and who runs what.
+        cluster = (await other.admin.stats("127.0.0.1"))["cluster"]
+        assert cluster["node"] == ("two" if first == "one" else "one")
+        assert {(p["role"], p["node"]) for p in cluster["processes"]} == {("cli", "one"), ("cli", "two")}
+        assert cluster["singletons"] == dict.fromkeys(SINGLETONS, first)
         await holder.close()
         await asyncio.wait_for(taken["two" if first == "one" else "one"].wait(), 5)
         for w in watchers:
@@ -209,3 +221,38 @@ async def test_restore_refuses_while_other_nodes_are_connected_and_names_them(tm
         assert restored.dialect == "postgresql"
     finally:
         await own.close()
+
+
+async def test_a_shared_watch_folder_is_watched_by_one_node_at_a_time(tmp_path: Path, pg_url: str) -> None:
+    watch = tmp_path / "nas" / "watch"
+    nodes = []
+    for name in ("one", "two"):
+        settings = _node(tmp_path, pg_url, name)
+        settings.backup.enabled = False
+        settings.ingest.watch_dirs = [str(watch)]
+        settings.ingest.shared = True
+        nodes.append(settings)
+    async with running_services(nodes[0]) as a, running_services(nodes[1]) as b:
+        for svc in (a, b):
+            svc.singleton_retry_seconds = 0.2
+            await svc.start_background(web=False, queue=False, ingest=True, schedules=False)
+
+        async def holder() -> str | None:
+            return await repos_of(a.db).cluster_sessions.lock_holder("ingest.watch")
+
+        deadline = time.monotonic() + 10
+        while await holder() is None:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        first = await holder()
+        await asyncio.sleep(1.0)  # five of the other node's attempts
+        taken = [svc for svc in (a, b) if any(e.type == "cluster.singleton_taken" and e.data["job"] == "ingest.watch"
+                                              for e in svc.events.recent(200))]
+        assert len(taken) == 1 and await holder() == first
+        survivor = b if taken[0] is a else a
+        await taken[0].close()
+        deadline = time.monotonic() + 5
+        while (now := await repos_of(survivor.db).cluster_sessions.lock_holder("ingest.watch")) in (None, first):
+            assert time.monotonic() < deadline, "the other node did not take the watch folder over"
+            await asyncio.sleep(0.05)
+        assert now is not None and f" {survivor.settings.node_name} " in now
