@@ -60,15 +60,16 @@ class LocalStorage(Storage):
     def local_path(self, key: str) -> Path | None:
         return self.path_for(key)
 
-    async def put_file(self, key: str, source: Path, *, move: bool = False) -> StoredObject:
+    async def put_file(self, key: str, source: Path, *, move: bool = False, sha256: str | None = None
+                       ) -> StoredObject:
         target = self.path_for(key)
-        return await asyncio.to_thread(self._put_file, key, source, target, move)
+        return await asyncio.to_thread(self._put_file, key, source, target, move, sha256)
 
-    def _put_file(self, key: str, source: Path, target: Path, move: bool) -> StoredObject:
+    def _put_file(self, key: str, source: Path, target: Path, move: bool, known: str | None = None) -> StoredObject:
         target.parent.mkdir(parents=True, exist_ok=True)
         if move:
             try:
-                size, sha = _hash_file(source)
+                size, sha = (source.stat().st_size, known) if known else _hash_file(source)
                 os.replace(source, target)  # same filesystem: atomic, no copy
                 fsync_dir(target.parent)
                 return StoredObject(key, size, sha)

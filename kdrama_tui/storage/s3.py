@@ -224,8 +224,9 @@ class S3Storage(Storage):
             log.warning("could not abort multipart upload %s of %s: %s (a lifecycle rule cleans it up)",
                         upload_id, key, exc)
 
-    async def put_file(self, key: str, source: Path, *, move: bool = False) -> StoredObject:
-        validate_key(key)
+    async def put_file(self, key: str, source: Path, *, move: bool = False, sha256: str | None = None
+                       ) -> StoredObject:
+        validate_key(key)  # sha256 is not needed: the bytes are read (and hashed) to be sent anyway
         block = self.config.multipart_chunk_size
 
         async def blocks() -> AsyncIterator[bytes]:

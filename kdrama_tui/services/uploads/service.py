@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import logging
 import math
@@ -39,7 +40,9 @@ from kdrama_tui.services.library.handoff import Library, display_filename
 from kdrama_tui.services.library.metadata import clean_fields, parse_metadata
 from kdrama_tui.services.series.fields import clean_upload_episode
 from kdrama_tui.services.series.placement import place, upload_guess
+from kdrama_tui.services.uploads import tusfile
 from kdrama_tui.services.uploads.chunkstore import (
+    ASSEMBLED,
     AssemblyError,
     BodyTooLong,
     ChunkStore,
@@ -104,6 +107,8 @@ class UploadService:
         self.clock = clock
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         self.supersede_seconds = SUPERSEDE_SECONDS
+        # tus: upload id -> (offset, SHA-256 of its data file up to there), carried from PATCH to PATCH.
+        self._tus_digests: dict[int, tuple[int, Any]] = {}
 
     @property
     def expire_after(self) -> timedelta:
@@ -363,9 +368,14 @@ class UploadService:
             # Nothing was reserved for it at creation: each body must fit beside what others reserved.
             await self._check_disk(min(remaining, self.limits.max_chunk_size) if content_length is None
                                    else content_length)
+        limit = min(remaining, self.limits.max_chunk_size)
+        folder = self.store.folder(upload.token)
+        if offset == 0 or await tusfile.has_data(folder):
+            return await self._append_in_place(upload, offset, body, checksum, limit, past_end, past_code)
+        # An upload begun before tus PATCHes were written in place: its parts stay parts until it ends.
         algorithm = checksum[0] if checksum else "sha256"
         try:
-            part = await self._receive(upload, TUS_STREAM, body, limit=min(remaining, self.limits.max_chunk_size),
+            part = await self._receive(upload, TUS_STREAM, body, limit=limit,
                                        algorithms=(algorithm,), keep_partial=checksum is None)
         except BodyTooLong:
             raise TooLarge(f"{past_end} or uploads.max_chunk_size; nothing of this request was kept",
@@ -381,6 +391,40 @@ class UploadService:
             return upload
         number = max(upload.uploaded_chunks) + 1 if upload.uploaded_chunks else 0
         return (await self._record(upload, number, part, tus_offset=offset)).upload
+
+    async def _append_in_place(self, upload: Upload, offset: int, body: AsyncIterator[bytes],
+                               checksum: tuple[str, bytes] | None, limit: int, past_end: str,
+                               past_code: str) -> Upload:
+        """A tus PATCH written into the upload's data file at ``offset`` (tusfile.py), then recorded."""
+        folder = self.store.folder(upload.token)
+        known = self._tus_digests.get(upload.id)
+        whole = known[1].copy() if known is not None and known[0] == offset else None
+        if whole is None:  # first PATCH, or the process restarted since the last one
+            whole = hashlib.sha256() if offset == 0 else await tusfile.hash_prefix(folder, offset)
+        try:
+            appended = await tusfile.append(
+                folder, offset, body, limit=limit, whole=whole, algorithms=(checksum[0],) if checksum else (),
+                keep_partial=checksum is None, on_bytes=lambda n: self.inflight.add(upload.id, TUS_STREAM, n))
+        except BodyTooLong:
+            raise TooLarge(f"{past_end} or uploads.max_chunk_size; nothing of this request was kept",
+                           code=past_code, details={"offset": upload.bytes_received}) from None
+        except StreamInterrupted:
+            raise ValidationError("the body ended early; with Upload-Checksum nothing of it was kept",
+                                  code="incomplete_body") from None
+        except FileNotFoundError:  # the folder is gone: aborted or expired meanwhile
+            await self._raise_if_closed(upload.id)
+            raise
+        if checksum is not None and not hmac.compare_digest(appended.digests[checksum[0]], checksum[1]):
+            await tusfile.discard(folder, offset)
+            raise ChecksumMismatch("the body does not match Upload-Checksum; nothing was kept", status=460)
+        if appended.size == 0:
+            return upload
+        number = max(upload.uploaded_chunks) + 1 if upload.uploaded_chunks else 0
+        part = ReceivedPart(temp=tusfile.data_path(folder), size=appended.size, sha256=appended.whole.hexdigest(),
+                            digests=appended.digests)
+        recorded = (await self._record(upload, number, part, tus_offset=offset, in_place=True)).upload
+        self._tus_digests[upload.id] = (recorded.bytes_received, appended.whole)
+        return recorded
 
     async def declare_length(self, upload: Upload, length: int) -> Upload:
         """tus creation-defer-length: fix a deferred upload's length, once and for all.
@@ -431,11 +475,16 @@ class UploadService:
         raise AssertionError("unreachable")
 
     async def _record(self, upload: Upload, number: int, part: ReceivedPart, *,
-                      tus_offset: int | None = None) -> ChunkResult:
-        """Make a verified part durable under its final name, then record it with the session's totals."""
+                      tus_offset: int | None = None, in_place: bool = False) -> ChunkResult:
+        """Make a verified part durable under its final name, then record it with the session's totals.
+
+        ``in_place``: a tus body already durable in the upload's data file (its checksum is the SHA-256 of
+        the file up to its end); there is nothing to rename, and nothing to delete if recording fails.
+        """
         target = self.store.part_path(upload.token, number, part.sha256)
         try:
-            await self.store.publish(part, target)
+            if not in_place:
+                await self.store.publish(part, target)
         except FileNotFoundError:  # the folder went away: aborted or expired meanwhile
             await self.store.discard(part)
             await self._raise_if_closed(upload.id)
@@ -481,11 +530,16 @@ class UploadService:
             # with the same checksum (then it is the very same bytes and must stay).
             with contextlib.suppress(Exception):
                 recorded = await repos_of(self.db).upload_chunks.find_chunk(upload.id, number)
-                if recorded is None or not _same(recorded.checksum, part.sha256):
+                if not in_place and (recorded is None or not _same(recorded.checksum, part.sha256)):
                     await self.store.delete_part(target)
             raise
         self.inflight.verified(upload.id, updated.bytes_received)
         return ChunkResult(updated, stored=True)
+
+    def _forget(self, upload_id: int) -> None:
+        """The upload ended: drop what was kept in memory for it."""
+        self.inflight.forget(upload_id)
+        self._tus_digests.pop(upload_id, None)
 
     async def _raise_if_closed(self, upload_id: int) -> None:
         upload = await repos_of(self.db).uploads.find_by_id(upload_id)
@@ -553,7 +607,11 @@ class UploadService:
         assert upload.total_size is not None  # the database's CHECK: nothing is assembled without a length
         parts = [PartRef(c.chunk_number, c.chunk_size, c.checksum)
                  for c in await repos_of(self.db).upload_chunks.verified(upload.id)]
+        folder = self.store.folder(upload.token)
+        whole = self._tus_digests.pop(upload.id, None) if upload.protocol == "tus" else None
         try:
+            if upload.protocol == "tus":  # written in place: the data file becomes the file (a rename)
+                await asyncio.to_thread(tusfile.finish, folder, upload.total_size, folder / ASSEMBLED)
             await self.store.assemble(upload.token, parts, upload.total_size)
         except AssemblyError as exc:
             await self._fail(upload, str(exc))
@@ -572,14 +630,15 @@ class UploadService:
         try:
             accepted = await self.library.accept_original(
                 uploader_id=upload.user_id, source=source, original_filename=upload.filename, metadata=metadata,
-                expected_sha256=upload.expected_sha256, move=True, in_transaction=mark_completed)
+                expected_sha256=upload.expected_sha256, move=True, in_transaction=mark_completed,
+                known_sha256=whole[1].hexdigest() if whole is not None and whole[0] == upload.total_size else None)
         except ValidationError as exc:  # the file itself is wrong (e.g. its SHA-256): final
             await self._fail(upload, exc.message)
             if exc.code == "checksum_mismatch":
                 raise ChecksumMismatch(exc.message) from exc
             raise
         await self.store.remove(upload.token)
-        self.inflight.forget(upload.id)
+        self._forget(upload.id)
         completed = await repos_of(self.db).uploads.get(upload.id)
         self.events.publish("upload.completed", upload_id=upload.id, video_id=accepted.video.id,
                             user_id=upload.user_id, total_size=upload.total_size)
@@ -600,7 +659,7 @@ class UploadService:
         await repos_of(self.db).uploads.transition(upload.id, OPEN, {
             "status": "failed", "error_message": reason[:1000], "updated_at": now})
         await self.store.remove(upload.token)
-        self.inflight.forget(upload.id)
+        self._forget(upload.id)
         self.events.publish("upload.failed", upload_id=upload.id, user_id=upload.user_id, error=reason)
         log.warning("upload %d failed: %s", upload.id, reason)
 
@@ -621,7 +680,7 @@ class UploadService:
             current = await repos_of(self.db).uploads.get(upload.id)
             raise Gone("this upload was already terminated", code=f"upload_{current.status}")
         await self.store.remove(upload.token)
-        self.inflight.forget(upload.id)
+        self._forget(upload.id)
         self.events.publish("upload.aborted", upload_id=upload.id, user_id=upload.user_id)
         log.info("tus upload %d terminated%s", upload.id,
                  f" after completion (video {ended.video_id} kept)" if ended.video_id is not None else "")
@@ -640,7 +699,7 @@ class UploadService:
                 await self.store.remove(upload.token)  # already ended: make sure no bytes remain
                 return current
         await self.store.remove(upload.token)
-        self.inflight.forget(upload.id)
+        self._forget(upload.id)
         self.events.publish("upload.aborted", upload_id=upload.id, user_id=upload.user_id)
         log.info("upload %d aborted", upload.id)
         return aborted
@@ -670,7 +729,7 @@ class UploadService:
             if expired is None:
                 continue
             await self.store.remove(upload.token)
-            self.inflight.forget(upload.id)
+            self._forget(upload.id)
             report["expired"] += 1
             self.events.publish("upload.expired", upload_id=upload.id, user_id=upload.user_id,
                                 bytes_received=upload.bytes_received)

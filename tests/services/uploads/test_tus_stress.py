@@ -31,10 +31,12 @@ async def dropped_patch(client: TestClient, svc: Services, account: Account, loc
     writer.write(head.encode() + body[: len(body) // 2])
     await writer.drain()
     upload = await upload_of(svc, location)
-    for _ in range(1000):
+    for _ in range(6000):
         if svc.uploads.inflight.bytes_in_flight(upload.id) > 0:
             break
         await asyncio.sleep(0.005)
+    else:
+        raise AssertionError("the server never started reading the PATCH")
     writer.transport.abort()  # RST: the connection is gone mid-body
     del reader
 
