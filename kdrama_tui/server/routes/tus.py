@@ -15,15 +15,15 @@ from aiohttp import web
 
 from kdrama_tui.errors import DomainError
 from kdrama_tui.models import Upload
+from kdrama_tui.server import tus_headers as tus
 from kdrama_tui.server.auth import require_user
 from kdrama_tui.server.keys import services
 from kdrama_tui.server.middleware import domain_error_response, error_response
 from kdrama_tui.server.openapi import describe
 from kdrama_tui.server.shield import run_to_end
-from kdrama_tui.services.uploads import tus
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_REASONS = {460: "Checksum Mismatch"}
+CHECKSUM_MISMATCH = 460
 
 
 def _tus_headers() -> dict[str, str]:
@@ -82,8 +82,8 @@ def _cors(request: web.Request) -> dict[str, str]:
 
 def _error(exc: DomainError) -> web.Response:
     response = domain_error_response(exc)
-    if exc.status in _REASONS:
-        response.set_status(exc.status, _REASONS[exc.status])
+    if exc.code == "checksum_mismatch":  # tus's own status for it (the checksum extension)
+        response.set_status(CHECKSUM_MISMATCH, "Checksum Mismatch")
     if "offset" in exc.details:
         response.headers["Upload-Offset"] = str(exc.details["offset"])
     return response
@@ -166,7 +166,7 @@ async def head(request: web.Request) -> web.Response:
 async def _head(request: web.Request) -> web.Response:
     caller = await require_user(request)
     upload = await services(request).uploads.settled_tus(caller.user, request.match_info["token"])
-    _require_live(upload)
+    services(request).uploads.require_live(upload)
     headers = _upload_headers(request, upload)
     metadata = tus.encode_metadata(upload) if upload.tus_metadata is None else upload.tus_metadata
     if metadata:
@@ -195,7 +195,7 @@ async def _patch(request: web.Request) -> web.Response:
     length = None if raw_length is None else tus.parse_integer_header(raw_length, "Upload-Length")
     uploads = services(request).uploads
     upload = await uploads.get_by_token(caller.user, request.match_info["token"])
-    _require_live(upload)
+    services(request).uploads.require_live(upload)
     upload = await run_to_end(uploads.append(
         caller.user, upload.token, offset=offset, body=request.content.iter_any(),
         content_length=request.content_length if request.body_exists else 0, checksum=checksum,
@@ -228,16 +228,6 @@ def _drop_connection(request: web.Request) -> None:
     """End a superseded PATCH: its body stops as if the client had gone (what arrived is kept)."""
     if request.transport is not None:
         request.transport.abort()
-
-
-def _require_live(upload: Upload) -> None:
-    """tus: a terminated or expired upload is gone (410); completed ones still answer HEAD."""
-    gone = {"aborted": ("upload_aborted", "this upload was terminated"),
-            "expired": ("upload_expired", "this upload expired and its data was deleted"),
-            "failed": ("upload_failed", upload.error_message or "this upload failed")}
-    if upload.status in gone:
-        code, message = gone[upload.status]
-        raise DomainError(message, code=code, status=410)
 
 
 def setup(app: web.Application) -> None:

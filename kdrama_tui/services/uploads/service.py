@@ -42,6 +42,7 @@ from kdrama_tui.services.uploads.completion import Completion
 from kdrama_tui.services.uploads.ending import Ending
 from kdrama_tui.services.uploads.progress import InflightTracker, PartKey, percent
 from kdrama_tui.services.uploads.states import (
+    ENDED,
     OPEN,
     RECEIVING,
     SUPERSEDE_SECONDS,
@@ -218,11 +219,19 @@ class UploadService(TusAppends, Completion, Ending):
                            details={"video_id": upload.video_id})
         if upload.status == "assembling":
             raise Conflict("this upload is being assembled; it takes no more data", code="upload_assembling")
-        if upload.status == "aborted":
-            raise Gone("this upload was aborted", code="upload_aborted")
-        if upload.status == "expired":
-            raise Gone("this upload expired and its data was deleted", code="upload_expired")
+        if upload.status in ENDED:
+            code, message = ENDED[upload.status]
+            raise Gone(message, code=code)
         raise Conflict(f"this upload failed: {upload.error_message or 'unknown error'}", code="upload_failed")
+
+    @staticmethod
+    def require_live(upload: Upload) -> None:
+        """tus: a terminated, expired or failed upload is gone (410); a completed one still answers HEAD."""
+        if upload.status in ENDED:
+            code, message = ENDED[upload.status]
+            raise Gone(message, code=code)
+        if upload.status == "failed":
+            raise Gone(upload.error_message or "this upload failed", code="upload_failed")
 
     # ---- parts ----------------------------------------------------------------------------------------
     def expected_chunk_size(self, upload: Upload, number: int) -> int:

@@ -27,6 +27,11 @@ class Gone(DomainError):
     status = 410
 
 
+# A session that has ended keeps its row as history; a request about its bytes is told so (410).
+ENDED = {"aborted": ("upload_aborted", "this upload was aborted (terminated)"),
+         "expired": ("upload_expired", "this upload expired and its data was deleted")}
+
+
 class ChecksumMismatch(DomainError):
     code = "checksum_mismatch"
     status = 422

@@ -105,7 +105,7 @@ class TusAppends:
                                   code="incomplete_body") from None
         if checksum is not None and not hmac.compare_digest(part.digests[algorithm], checksum[1]):
             await self.store.discard(part)
-            raise ChecksumMismatch("the body does not match Upload-Checksum; nothing was kept", status=460)
+            raise ChecksumMismatch("the body does not match Upload-Checksum; nothing was kept")
         if part.size == 0:
             await self.store.discard(part)
             return upload
@@ -136,7 +136,7 @@ class TusAppends:
             raise
         if checksum is not None and not hmac.compare_digest(appended.digests[checksum[0]], checksum[1]):
             await tusfile.discard(folder, offset)
-            raise ChecksumMismatch("the body does not match Upload-Checksum; nothing was kept", status=460)
+            raise ChecksumMismatch("the body does not match Upload-Checksum; nothing was kept")
         if appended.size == 0:
             return upload
         number = max(upload.uploaded_chunks) + 1 if upload.uploaded_chunks else 0
