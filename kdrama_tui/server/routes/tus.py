@@ -193,11 +193,8 @@ async def _patch(request: web.Request) -> web.Response:
     checksum = tus.parse_checksum(request.headers.get("Upload-Checksum"))
     raw_length = request.headers.get("Upload-Length")
     length = None if raw_length is None else tus.parse_integer_header(raw_length, "Upload-Length")
-    uploads = services(request).uploads
-    upload = await uploads.get_by_token(caller.user, request.match_info["token"])
-    services(request).uploads.require_live(upload)
-    upload = await run_to_end(uploads.append(
-        caller.user, upload.token, offset=offset, body=request.content.iter_any(),
+    upload = await run_to_end(services(request).uploads.append(
+        caller.user, request.match_info["token"], offset=offset, body=request.content.iter_any(),
         content_length=request.content_length if request.body_exists else 0, checksum=checksum,
         upload_length=length, stop=functools.partial(_drop_connection, request)))
     return web.Response(status=204, headers=_upload_headers(request, upload))

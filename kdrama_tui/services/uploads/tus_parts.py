@@ -40,7 +40,8 @@ class TusAppends:
         declares a deferred length (once; repeating the same value is a harmless retry). ``stop`` ends
         this request's body early when a later request about the upload supersedes it.
         """
-        upload = await self.settled_tus(user, token)
+        upload = await self.settled_tus(user, token)  # the one read of the row before the part is recorded
+        self.require_live(upload)
         if upload.status in ("completed", "assembling") and offset == upload.total_size and content_length == 0:
             # An empty PATCH at the final offset: a client that lost the answer to its last PATCH (it crashed,
             # or the connection dropped while the upload was assembled) resumes this way. It gets the
