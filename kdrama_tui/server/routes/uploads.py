@@ -30,7 +30,11 @@ _UPLOAD_SCHEMA = {"type": "object", "properties": {
         "metadata": {"type": "object", "properties": {
             "title": {"type": "string"}, "description": {"type": "string"}, "year": {"type": "integer"},
             "genre": {"type": "string"}, "actors": {"type": "array", "items": {"type": "string"}},
-            "is_public": {"type": "boolean"}}}}}}}},
+            "is_public": {"type": "boolean"},
+            "series": {"type": ["integer", "string"], "description": "episode of this series (id, or a title: "
+                                                                    "created when new); needs episode"},
+            "season": {"type": "integer", "description": "0 = specials; default 1"}, "episode": {"type": "integer"},
+            "episode_end": {"type": "integer"}, "episode_title": {"type": "string"}}}}}}}},
     responses={"201": {"description": "Created", "content": {_JSON: {"schema": _UPLOAD_SCHEMA}}},
                "413": {"description": "total_size or the chunk size is over the limit"},
                "507": {"description": "not enough free disk space for this upload"}})

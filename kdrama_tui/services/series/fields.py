@@ -159,3 +159,32 @@ def clean_segments(value: Any) -> list[dict[str, Any]]:
             raise _fail("invalid_segment", "end", "end must be after start")
         out.append({"type": kind, "start_seconds": numbers[0], "end_seconds": numbers[1]})
     return out
+
+
+def clean_upload_episode(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The episode keys of upload metadata (tus Upload-Metadata values arrive as text): ``series`` (an id,
+    or a title: created when new), ``season`` (default 1), ``episode``, ``episode_end``, ``episode_title``.
+    Both ``series`` and ``episode`` or neither; returns the keys to keep with the upload."""
+    given = {k: metadata.get(k) for k in ("series", "season", "episode", "episode_end", "episode_title")
+             if metadata.get(k) not in (None, "")}
+    if not given:
+        return {}
+    series = given.get("series")
+    if series is None or given.get("episode") is None:
+        missing = "series" if series is None else "episode"
+        raise _fail("invalid_episode", missing, "give both series (id or title) and episode")
+    if isinstance(series, int) and not isinstance(series, bool):
+        series_ref: int | str = integer(series, "series", 1, 2**62, "invalid_episode")
+    elif isinstance(series, str):
+        text = _text(given, "series", 200, "invalid_episode") or ""
+        series_ref = int(text) if text.isascii() and text.isdigit() else text
+    else:
+        raise _fail("invalid_episode", "series", "series must be a series id or a title")
+    columns = clean_episode(given, partial=False)
+    out: dict[str, Any] = {"series": series_ref, "season": columns["season_number"],
+                           "episode": columns["episode_number"]}
+    if columns.get("episode_number_end") is not None:
+        out["episode_end"] = columns["episode_number_end"]
+    if columns.get("episode_title"):
+        out["episode_title"] = columns["episode_title"]
+    return out

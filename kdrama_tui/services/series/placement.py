@@ -38,6 +38,7 @@ class EpisodeGuess:
     series_fields: dict[str, Any] = field(default_factory=dict)
     source_name: str | None = None
     series_error: str | None = None  # the show folder's JSON could not be read
+    series_id: int | None = None  # the uploader named the series by id: no matching by name
 
     @property
     def is_episode(self) -> bool:
@@ -75,7 +76,13 @@ async def place(db: Executor, video: Video, guess: EpisodeGuess) -> Placement:
     episode = guess.episode
     if episode is None and not guess.special:
         return await _unmatched(db, video, guess, "the name gives no episode number")
-    matches = await ops.find_for_name(db, fields["title"], fields.get("year"))
+    if guess.series_id is not None:
+        named = await repos_of(db).series.find_by_id(guess.series_id)
+        if named is None:
+            return await _unmatched(db, video, guess, f"series {guess.series_id} does not exist")
+        matches = [named]
+    else:
+        matches = await ops.find_for_name(db, fields["title"], fields.get("year"))
     if len(matches) > 1:
         names = ", ".join(f"{s.id} \"{s.title}\"" for s in matches[:5])
         return await _unmatched(db, video, guess, f"several series match \"{fields['title']}\": {names}")
@@ -95,3 +102,14 @@ async def place(db: Executor, video: Video, guess: EpisodeGuess) -> Placement:
                                                   f"already video {holder.id} \"{holder.title}\"")
     await ops.attach(db, series, video.id, columns)
     return Placement(series_id=series.id, created=created)
+
+
+def upload_guess(metadata: dict[str, Any], filename: str) -> EpisodeGuess:
+    """The episode an upload's metadata names (see ``fields.clean_upload_episode``)."""
+    series = metadata.get("series")
+    if series is None:
+        return EpisodeGuess(show_title="", source_name=filename)
+    return EpisodeGuess(show_title=series if isinstance(series, str) else f"series {series}",
+                        series_id=series if isinstance(series, int) else None, season=metadata.get("season"),
+                        episode=metadata.get("episode"), episode_end=metadata.get("episode_end"),
+                        episode_title=metadata.get("episode_title"), source_name=filename)

@@ -37,6 +37,8 @@ from kdrama_tui.models import Upload, User, Video, utcnow
 from kdrama_tui.repositories import repos_of
 from kdrama_tui.services.library.handoff import Library, display_filename
 from kdrama_tui.services.library.metadata import clean_fields, parse_metadata
+from kdrama_tui.services.series.fields import clean_upload_episode
+from kdrama_tui.services.series.placement import place, upload_guess
 from kdrama_tui.services.uploads.chunkstore import (
     AssemblyError,
     BodyTooLong,
@@ -139,6 +141,7 @@ class UploadService:
         if not isinstance(metadata, dict):
             raise ValidationError("metadata must be an object", code="invalid_metadata")
         cleaned = clean_fields(metadata, partial=True)  # unknown keys (path, owner_id, status) are dropped
+        cleaned.update(await self._episode_of(metadata))
         expected = parse_sha256(sha256, header="sha256") if sha256 is not None else None
         await self._check_disk(total_size or 0)
 
@@ -542,6 +545,7 @@ class UploadService:
                 "status": "completed", "video_id": video.id, "completed_at": now, "updated_at": now})
             if done is None:
                 raise Conflict("the upload was aborted while it was being assembled", code="upload_aborted")
+            await place(tx, video, upload_guess(upload.metadata or {}, upload.filename))  # its series, if named
 
         metadata = parse_metadata(upload.metadata, fallback_title=Path(upload.filename).stem or upload.filename)
         try:
@@ -560,6 +564,15 @@ class UploadService:
                             user_id=upload.user_id, total_size=upload.total_size)
         log.info("upload %d completed as video %d", upload.id, accepted.video.id)
         return completed
+
+    async def _episode_of(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        """The metadata's series and episode, checked before a byte is sent (a series id must exist)."""
+        episode = clean_upload_episode(metadata)
+        if isinstance(episode.get("series"), int) and \
+                await repos_of(self.db).series.find_by_id(episode["series"]) is None:
+            raise ValidationError(f"series {episode['series']} does not exist", code="invalid_episode",
+                                  details={"field": "series"})
+        return episode
 
     async def _fail(self, upload: Upload, reason: str) -> None:
         now = self.clock()

@@ -24,7 +24,8 @@ CHECKSUM_ALGORITHMS = {"sha1": 20, "sha256": 32}  # name -> digest length in byt
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 _KEY = re.compile(r"^[^\s,]+$")
 _INTEGER = re.compile(r"^[0-9]{1,19}$")
-_METADATA_FIELDS = ("title", "description", "year", "genre", "actors", "is_public")
+_METADATA_FIELDS = ("title", "description", "year", "genre", "actors", "is_public",
+                    "series", "season", "episode", "episode_end", "episode_title")  # the episode: services/series
 
 # CORS for browser clients (tus-js-client, Uppy) on other origins: what they send and must be able to read.
 CORS_ALLOW_METHODS = "POST, HEAD, PATCH, DELETE, OPTIONS"
