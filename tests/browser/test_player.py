@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page
 
 from kdrama_tui.repositories import repos_of
-from tests.support.browser import CHROMIUM_ARGS, wait_for
+from tests.support.browser import wait_for
 from tests.support.hls import SECONDS
 from tests.support.world import World
 
@@ -30,7 +30,7 @@ async def test_search_open_and_play_with_subtitles(world: World, page: Page) -> 
     await wait_for(page, "document.getElementById('quality').options.length === 3")  # Auto + 2 renditions
     # it starts on arrival (no click)
     await wait_for(page, "document.getElementById('video').currentTime > 3", timeout=30_000)
-    # Keyboard, at once (the clip is 6 s): space pauses, the position is remembered per video, m mutes.
+    # Keyboard, at once (the clip is 6 s): space pauses, the position is remembered per video, m toggles the sound.
     await page.locator("#player").focus()
     await page.keyboard.press(" ")
     await wait_for(page, "document.getElementById('video').paused")
@@ -40,6 +40,10 @@ async def test_search_open_and_play_with_subtitles(world: World, page: Page) -> 
     await wait_for(page, f"Math.abs({saved_js} - {paused_at}) < 0.2")
     saved = await page.evaluate(saved_js)
     assert 3 <= saved <= SECONDS - 1 and abs(saved - paused_at) < 0.2
+    # m toggles the sound (this browser started the video muted: it refuses sound without a click).
+    assert await page.evaluate("document.getElementById('video').muted") is True
+    await page.keyboard.press("m")
+    assert await page.evaluate("document.getElementById('video').muted") is False
     await page.keyboard.press("m")
     assert await page.evaluate("document.getElementById('video').muted") is True
     tracks = await page.evaluate(
@@ -105,20 +109,14 @@ async def test_private_video_plays_with_the_owners_link(world: World, page: Page
     await wait_for(page, "document.getElementById('video').currentTime > 1", timeout=30_000)
 
 
-async def test_autoplay_falls_back_to_muted_with_an_unmute_button(world: World) -> None:
-    """A browser that refuses sound without a click (Chrome's default for a site not yet engaged) still
-    starts the video on arrival, muted, with a visible unmute button."""
+async def test_autoplay_falls_back_to_muted_with_an_unmute_button(world: World, page: Page) -> None:
+    """The browser fixture refuses sound without a click (Chrome's way on a site not yet used): the video
+    still starts on arrival, muted, with a visible unmute button."""
     video = await world.video(title="Autoplay")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium",
-                                                   args=[*CHROMIUM_ARGS, "--autoplay-policy=user-gesture-required"])
-        try:
-            page = await browser.new_page()
-            await page.goto(f"{_origin(world)}/watch/{video.id}")
-            await wait_for(page, "document.getElementById('video').currentTime > 0.3", timeout=30_000)
-            assert await page.evaluate("document.getElementById('video').muted") is True
-            await page.click("#unmute")
-            assert await page.evaluate("document.getElementById('video').muted") is False
-            assert await page.is_hidden("#unmute")
-        finally:
-            await browser.close()
+    await page.goto(f"{_origin(world)}/watch/{video.id}")
+    await wait_for(page, "document.getElementById('video').currentTime > 0.3", timeout=30_000)
+    assert await page.evaluate("document.getElementById('video').muted") is True
+    assert await page.is_visible("#unmute")
+    await page.click("#unmute")
+    assert await page.evaluate("document.getElementById('video').muted") is False
+    assert await page.is_hidden("#unmute")

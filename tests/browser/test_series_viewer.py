@@ -135,6 +135,7 @@ async def test_progress_moves_to_another_browser_by_code(world: World, browser: 
     await page.click("#export")
     await wait_for(page, "document.getElementById('export-code').value.startsWith('KD')")
     code = await page.input_value("#export-code")
+    assert (await page.get_attribute("#export-file", "href") or "").startswith("blob:")
     assert len(code) < 200
     other = await browser.new_context()
     try:
@@ -156,6 +157,11 @@ async def test_progress_moves_to_another_browser_by_code(world: World, browser: 
         await there.click("#import")
         await wait_for(there, "document.getElementById('import-status').textContent.startsWith('That is not')")
         assert (await there.evaluate("kdState.load()"))["e"] == merged["e"]
+        # The same code as a file: merging it again changes nothing.
+        await there.set_input_files("#import-file", files=[{"name": "kdrama-progress.txt", "mimeType": "text/plain",
+                                                            "buffer": (code + "\n").encode()}])
+        await wait_for(there, "document.getElementById('import-status').textContent.startsWith('Merged')")
+        assert (await there.evaluate("kdState.load()")) == merged
     finally:
         await other.close()
     # The next-up rule: after the highest watched main episode; the one played last resumes while

@@ -69,19 +69,32 @@
   var exportButton = document.getElementById("export");
   if (!exportButton) return;
   var status = document.getElementById("import-status");
+  var fileLink = document.getElementById("export-file");
   exportButton.addEventListener("click", function () {
     state.exportCode().then(function (code) {
       var box = document.getElementById("export-code");
       box.value = code;
       box.select();
+      if (fileLink.href.indexOf("blob:") === 0) URL.revokeObjectURL(fileLink.href);
+      fileLink.href = URL.createObjectURL(new Blob([code + "\n"], { type: "text/plain" }));
+      fileLink.hidden = false;
     });
   });
-  document.getElementById("import").addEventListener("click", function () {
-    var box = document.getElementById("import-code");
-    state.importCode(box.value).then(function (count) {
+  function importFrom(code) {
+    return state.importCode(code).then(function (count) {
       status.textContent = "Merged " + count + " episode" + (count === 1 ? "" : "s") + " · " + count + "화 가져옴";
-      box.value = "";
       showContinue();
     }).catch(function () { status.textContent = "That is not a progress code · 올바른 코드가 아닙니다"; });
+  }
+  document.getElementById("import").addEventListener("click", function () {
+    var box = document.getElementById("import-code");
+    importFrom(box.value).then(function () { if (status.textContent.indexOf("Merged") === 0) box.value = ""; });
+  });
+  document.getElementById("import-file").addEventListener("change", function (event) {
+    var file = event.target.files && event.target.files[0];
+    if (!file) return;
+    if (file.size > 1048576) { status.textContent = "That is not a progress code · 올바른 코드가 아닙니다"; return; }
+    file.text().then(importFrom);
+    event.target.value = "";
   });
 })();
