@@ -45,6 +45,7 @@ async def work(host: Host, *, once: bool) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        svc.follow_cluster()  # woken by the web nodes' job.queued, not only by its poll
         log.info("transcode worker %s started (database %s, concurrency %d)", queue.worker_id, svc.db.dialect,
                  svc.settings.transcode.concurrency)
         runner = asyncio.create_task(queue.run(), name="media.queue")

@@ -110,6 +110,12 @@ class Services:
         self.spawn(name, lambda: run_singleton(self.db, name, factory, node=self.settings.node_name,
                                                events=self.events, retry_seconds=self.singleton_retry_seconds))
 
+    def follow_cluster(self) -> None:
+        """Exchange events with the other nodes (PostgreSQL): a ``worker`` hears a web node's ``job.queued`` at
+        once instead of at its next poll. Web nodes do this in :meth:`start_background`."""
+        if self.db.dialect != "sqlite" and "cluster.events" not in self.background_tasks:
+            self.spawn("cluster.events", self.cluster_events.run)
+
     @property
     def background_tasks(self) -> list[str]:
         """The names of the background parts running now (the roles this process took)."""
@@ -126,8 +132,7 @@ class Services:
             await self.tokens.prepare()
             await self.cluster_secrets.record_master_key()
             self.spawn("playback.key", self._follow_playback_key)
-            if self.db.dialect != "sqlite":
-                self.spawn("cluster.events", self.cluster_events.run)
+            self.follow_cluster()
             self.spawn("playback.invalidation", self.playback.watch_events)
             self.spawn("media.relay", JobRelay(self.db, self.events, self.media.queue.worker_id).run)
             self.spawn("analytics.writer", self.analytics.run)

@@ -25,6 +25,7 @@ from kdrama_tui.services.catalog.service import Viewer
 from kdrama_tui.services.container import Services
 from tests.support.auth import make_user, running_services
 from tests.support.hls import build_hls, install_video
+from tests.support.media import accept, make_clip
 from tests.support.postgres import PostgresCluster
 
 MASTER = base64.b64encode(secrets.token_bytes(32)).decode()
@@ -166,3 +167,28 @@ async def test_a_node_that_lost_its_listening_connection_resumes_and_starts_its_
     finally:
         await admin.close()
         watcher.cancel()
+
+
+async def test_a_worker_hears_a_job_queued_on_a_web_node_at_once(
+        nodes: tuple[Services, Services], tmp_path: Path) -> None:
+    a, _ = nodes
+    settings = load_settings(env={
+        "KDRAMA_DATA_DIR": str(tmp_path / "worker"), "KDRAMA_DATABASE_URL": a.settings.database_url,
+        "KDRAMA_SERVER_NODE_NAME": "worker-1", "KDRAMA_SECURITY_MASTER_KEY": MASTER,
+        "KDRAMA_STORAGE_LOCAL_ROOT": str(tmp_path / "media"), "KDRAMA_TRANSCODE_POLL_SECONDS": "60"})
+    async with running_services(settings) as worker:
+        worker.follow_cluster()
+        queue = asyncio.create_task(worker.media.queue.run())
+        try:
+            await asyncio.sleep(0.5)  # its first look found nothing: now it waits up to a minute for its poll
+            owner = await make_user(a)
+            accepted = await accept(a, make_clip(tmp_path / "clip.mp4", seconds=1), uploader_id=owner.id)
+
+            async def claimed() -> bool:
+                return any(e.type == "job.started" and e.data["job_id"] == accepted.job.id
+                           for e in worker.events.recent(200))
+
+            await until(claimed, "the worker waited for its poll")
+        finally:
+            queue.cancel()
+            await asyncio.gather(queue, return_exceptions=True)
