@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import ctypes
+import ctypes.util
 import hashlib
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -34,6 +36,27 @@ from kdrama_tui.services.uploads.chunkstore import (
 )
 
 DATA = "tus.data"
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def _writeback_starter() -> Callable[[int, int, int], None]:
+    """Linux's sync_file_range(SYNC_FILE_RANGE_WRITE): start writing a range to disk without waiting, so
+    the fsync that ends a PATCH finds most of the body already written instead of all of it (the disk
+    works while the network still delivers). Elsewhere a no-op: the fsync alone is just as durable."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        call = libc.sync_file_range
+    except (OSError, AttributeError):
+        return lambda fd, offset, length: None
+    call.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+
+    def start(fd: int, offset: int, length: int) -> None:
+        call(fd, offset, length, _SYNC_FILE_RANGE_WRITE)  # advisory: an error changes nothing
+
+    return start
+
+
+_start_writeback = _writeback_starter()
 
 
 @dataclass(frozen=True)
@@ -69,10 +92,11 @@ class _InPlaceWriter:
         self.whole.update(block)
         for digest in self.hashes.values():
             digest.update(block)
-        view = memoryview(block)
+        view, start = memoryview(block), position
         while view:
             written = os.pwrite(self.fd, view, position)
             view, position = view[written:], position + written
+        _start_writeback(self.fd, start, len(block))
 
     async def write(self, block: bytearray) -> None:
         await self.drain()
