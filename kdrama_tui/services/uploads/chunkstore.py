@@ -25,7 +25,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,6 +133,38 @@ class _HashingFile:
             self.path.unlink()
 
 
+async def pump(source: AsyncIterator[bytes], write: Callable[[bytearray], Awaitable[None]], *, limit: int,
+               keep_partial: bool, on_bytes: Callable[[int], None] | None = None) -> bool:
+    """Copy a request body to ``write`` in blocks of BLOCK_SIZE; True if the body broke off (kept only with
+    ``keep_partial``, else StreamInterrupted). BodyTooLong past ``limit`` bytes. Shared by the part files and
+    tus's in-place writes, so both read a body the same way."""
+    buffer, received, interrupted = bytearray(), 0, False
+    iterator = source.__aiter__()
+    while True:
+        try:
+            data = await iterator.__anext__()
+        except StopAsyncIteration:
+            break
+        except Exception as exc:  # the connection dropped mid-body
+            log.info("upload body interrupted after %d bytes: %s", received, type(exc).__name__)
+            interrupted = True
+            break
+        received += len(data)
+        if received > limit:
+            raise BodyTooLong()
+        buffer += data
+        if on_bytes is not None:
+            on_bytes(len(data))
+        if len(buffer) >= BLOCK_SIZE:
+            await write(buffer)
+            buffer = bytearray()
+    if interrupted and not keep_partial:
+        raise StreamInterrupted()
+    if buffer:
+        await write(buffer)
+    return interrupted
+
+
 class ChunkStore:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -209,31 +241,8 @@ class ChunkStore:
         interrupted = False
         try:
             with disk_errors():
-                buffer = bytearray()
-                received = 0
-                iterator = source.__aiter__()
-                while True:
-                    try:
-                        data = await iterator.__anext__()
-                    except StopAsyncIteration:
-                        break
-                    except Exception as exc:  # the connection dropped mid-body
-                        log.info("upload body interrupted after %d bytes: %s", received, type(exc).__name__)
-                        interrupted = True
-                        break
-                    received += len(data)
-                    if received > limit:
-                        raise BodyTooLong()
-                    buffer += data
-                    if on_bytes is not None:
-                        on_bytes(len(data))
-                    if len(buffer) >= BLOCK_SIZE:
-                        await writer.write(buffer)
-                        buffer = bytearray()
-                if interrupted and not keep_partial:
-                    raise StreamInterrupted()
-                if buffer:
-                    await writer.write(buffer)
+                interrupted = await pump(source, writer.write, limit=limit, keep_partial=keep_partial,
+                                         on_bytes=on_bytes)
                 await writer.finish()
         except BaseException:
             writer.abandon()

@@ -28,11 +28,9 @@ from typing import Any
 from kdrama_tui.fsutil import fsync_dir
 from kdrama_tui.services.uploads.chunkstore import (
     _IO,
-    BLOCK_SIZE,
     AssemblyError,
-    BodyTooLong,
-    StreamInterrupted,
     disk_errors,
+    pump,
 )
 
 DATA = "tus.data"
@@ -177,31 +175,7 @@ async def append(folder: Path, offset: int, source: AsyncIterator[bytes], *, lim
         writer = await asyncio.to_thread(_InPlaceWriter, data_path(folder), offset, whole, algorithms)
     try:
         with disk_errors():
-            buffer = bytearray()
-            received = 0
-            iterator = source.__aiter__()
-            interrupted = False
-            while True:
-                try:
-                    data = await iterator.__anext__()
-                except StopAsyncIteration:
-                    break
-                except Exception:  # the connection dropped mid-body
-                    interrupted = True
-                    break
-                received += len(data)
-                if received > limit:
-                    raise BodyTooLong()
-                buffer += data
-                if on_bytes is not None:
-                    on_bytes(len(data))
-                if len(buffer) >= BLOCK_SIZE:
-                    await writer.write(buffer)
-                    buffer = bytearray()
-            if interrupted and not keep_partial:
-                raise StreamInterrupted()
-            if buffer:
-                await writer.write(buffer)
+            await pump(source, writer.write, limit=limit, keep_partial=keep_partial, on_bytes=on_bytes)
             await writer.finish(folder)
     except BaseException:
         writer.abandon()
