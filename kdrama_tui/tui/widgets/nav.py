@@ -9,6 +9,7 @@ from textual.widgets import Static
 SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("dashboard", "1", "Dash"),
     ("videos", "2", "Videos"),
+    ("series", "S", "Series"),
     ("uploads", "3", "Uploads"),
     ("jobs", "4", "Jobs"),
     ("users", "5", "Users"),
@@ -21,6 +22,7 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
 SECTION_TITLES = {
     "dashboard": "Dashboard", "videos": "Videos", "uploads": "Uploads", "jobs": "Jobs", "users": "Users",
     "keys": "API keys", "comments": "Comments", "backups": "Backups", "logs": "Logs", "settings": "Settings",
+    "series": "Series",
 }
 
 
@@ -34,7 +36,9 @@ class NavBar(Static):
         for mode, key, label in SECTIONS:
             if available is not None and mode not in available:
                 continue
-            item = Content.from_markup(f"[b]{key}[/b]{label}")
+            # A letter key that starts its label is bolded in place ("Series"), a digit goes in front.
+            text = f"[b]{key}[/b]{label[1:]}" if label.startswith(key) else f"[b]{key}[/b]{label}"
+            item = Content.from_markup(text)
             style = "reverse $accent" if mode == current else ""
             parts.append(item.stylize(f"{style} @click=app.section('{mode}')".strip()))
         super().__init__(Content(" ").join(parts), id="nav")
