@@ -32,7 +32,8 @@ SECTION_HELP: dict[str, SectionHelp] = {
     "series": SectionHelp(
         "Shows and their episodes in order. The pane below lists the highlighted series' episodes (tab moves "
         "there): detach, renumber a misnamed file (only its numbers change, nothing is transcoded again) or "
-        "set its intro/outro, for one episode or the whole season. u shows the files ingest could not place: "
+        "set its intro/outro, for one episode or the whole season. Deleting a series keeps its videos. "
+        "u shows the files ingest could not place: "
         "a attaches the highlighted one to a series, n makes a new series from it.",
         (("ID", "the series' number (GET /api/series/<id>)"), ("Title", "its title"),
          ("Native", "its title in Hangul"), ("Year", "first aired"), ("Status", "airing or completed"),

@@ -10,6 +10,7 @@ from textual.widgets import Checkbox, Select, Static
 from kdrama_tui.repositories import repos_of
 from kdrama_tui.services.container import Services
 from kdrama_tui.tui.screens.series_forms import EpisodeFormModal, SegmentsFormModal, SeriesFormModal
+from kdrama_tui.tui.screens.series_numbers import label, missing_numbers, missing_text, season_gaps, spans
 from tests.support.console import Recorder, Served, goto, select_row, settle, table_rows, type_into, wait_until
 
 
@@ -58,13 +59,18 @@ async def test_create_and_edit_a_series_with_validation(served: Served, dashboar
         pilot.app.screen.query_one("#status", Select).value = "airing"
         await _submit(pilot)
         assert "airing" in _summary(pilot)
-    [series] = await repos_of(served.svc.db).series.list({})
-    assert (series.title, series.native_title, series.year, series.network, series.status) == \
-        ("Goblin", "도깨비", 2016, "tvN", "airing")
-    assert series.alt_titles == ["Guardian: The Lonely and Great God", "Dokkaebi"]
-    assert series.genres == ["Fantasy", "Romance"]
-    # found by its romanized name, as a viewer would search
-    assert [s["id"] for s in (await served.svc.series.search(_admin(), q="dokkaebi"))["items"]] == [series.id]
+        [series] = await repos_of(served.svc.db).series.list({})
+        assert (series.title, series.native_title, series.year, series.network, series.status) == \
+            ("Goblin", "도깨비", 2016, "tvN", "airing")
+        assert series.alt_titles == ["Guardian: The Lonely and Great God", "Dokkaebi"]
+        assert series.genres == ["Fantasy", "Romance"]
+        # found by its romanized name, as a viewer would search
+        assert [s["id"] for s in (await served.svc.series.search(_admin(), q="dokkaebi"))["items"]] == [series.id]
+
+        await pilot.press("d", "y")
+        await settle(pilot)
+        assert await repos_of(served.svc.db).series.list({}) == []
+        assert table_rows(pilot.app, "#series") == []
 
 
 def _admin() -> Any:
@@ -184,3 +190,13 @@ async def test_reloads_when_ingest_adds_a_series(served: Served, dashboard: Any)
         await served.svc.series.create({"title": "Kingdom", "year": 2019})  # as ingest would, behind our back
         await wait_until(pilot, lambda: [r[1] for r in table_rows(pilot.app, "#series")] == ["Kingdom"],
                          what="the live reload")
+
+
+def test_missing_numbers_count_two_episode_files_and_skip_specials() -> None:
+    detail = {"seasons": [
+        {"number": 0, "episodes": [{"episode": 5}]},
+        {"number": 1, "episodes": [{"episode": 1, "episode_end": 2}, {"episode": 4}, {"episode": 8}]}]}
+    assert missing_numbers(detail["seasons"][1]["episodes"]) == [3, 5, 6, 7]
+    assert season_gaps(detail) == {1: [3, 5, 6, 7]}
+    assert (spans([3, 5, 6, 7]), missing_text(detail)) == ("3, 5-7", "3, 5-7")
+    assert label(1, 1, 2) == "S01E01-E02"
