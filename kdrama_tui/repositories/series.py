@@ -22,12 +22,17 @@ class Visibility:
     viewer_id: int | None = None
     admin: bool = False
 
-    def clause(self, alias: str, params: dict[str, Any]) -> str:
-        """SQL true for the rows of ``videos AS alias`` this viewer may see ("1 = 1" for an admin)."""
+    def clause(self, alias: str, params: dict[str, Any], *, per_series: bool = False) -> str:
+        """SQL true for the rows of ``videos AS alias`` this viewer may see ("1 = 1" for an admin).
+
+        ``per_series``: the rows are already narrowed to one series; ``status || ''`` keeps the planner on
+        the series index instead of the listing index (which would read every visible video of the library).
+        """
         if self.admin:
             return "1 = 1"
         params["vis_public"] = True
-        visible = f"({alias}.status = 'ready' AND {alias}.is_public = :vis_public)"
+        status = f"{alias}.status || ''" if per_series else f"{alias}.status"
+        visible = f"({status} = 'ready' AND {alias}.is_public = :vis_public)"
         if self.viewer_id is None:
             return visible
         params["vis_viewer"] = self.viewer_id
@@ -78,10 +83,9 @@ class SeriesRepository(BaseRepository[Series]):
     def _search_where(self, search: SeriesSearch, params: dict[str, Any]) -> str:
         clauses = []
         if not search.visibility.admin:
-            # IN over one uncorrelated subquery (run once), not a correlated EXISTS: SQLite would probe the
-            # listing index of all visible videos for every series (seconds over 16,000 episodes).
-            clauses.append("s.id IN (SELECT v.series_id FROM videos v WHERE v.series_id IS NOT NULL AND "
-                           f"{search.visibility.clause('v', params)})")
+            # One series' episode range per series (idx_videos_episode), see Visibility.clause.
+            clauses.append("EXISTS (SELECT 1 FROM videos v WHERE v.series_id = s.id AND "
+                           f"{search.visibility.clause('v', params, per_series=True)})")
         if search.key:
             clauses.append("s.search_keys LIKE :key ESCAPE '\\'")
             params["key"] = like_pattern(search.key)
@@ -144,7 +148,8 @@ class SeriesRepository(BaseRepository[Series]):
             extra = " AND v.season_number = :season"
             params["season"] = season
         rows = await self.db.fetch_all(
-            f"SELECT v.* FROM videos v WHERE v.series_id = :sid{extra} AND {visibility.clause('v', params)} "
+            f"SELECT v.* FROM videos v WHERE v.series_id = :sid{extra} AND "
+            f"{visibility.clause('v', params, per_series=True)} "
             "ORDER BY v.season_number, v.episode_number, v.id", params)
         return [Video.from_row(r) for r in rows]
 
