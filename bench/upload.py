@@ -7,7 +7,14 @@ Uploads a generated 1 GiB file in 8 MiB chunks over loopback to a real ``python 
   (b) hashlib SHA-256 speed, and (c) the disk's write + fsync speed: the ratio to min(b, c) is printed.
 Then measures the server's RSS growth during a 2 GiB upload (4 in parallel; target < 64 MB).
 
+tus rows: the same tus client (bench/tus_bench.py: 8 MiB PATCHes, no Upload-Checksum) against kdrama-tui's
+/api/tus/ and the official tus Node server (@tus/server + FileStore, a devDependency: `npm ci`), started
+here on 127.0.0.1, one 1 GiB upload and 4 uploads of 256 MiB at once; the target is >= 1.0x of it, while
+kdrama-tui fsyncs every PATCH and the Node server does not. Time runs from the first POST to the last
+answer, so kdrama-tui's include assembling each file and handing it to the library.
+
     /work/main/.venv/bin/python bench/upload.py [--size-mib 1024] [--rounds 3] [--dir /path/on/the/disk]
+                                                [--only tus]
 
 Chunk checksums are computed before timing, so the client does the same work for both servers.
 """
@@ -33,6 +40,7 @@ from aiohttp import web
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.tus_bench import tus_run  # noqa: E402
 
 MiB = 1024 * 1024
 CHUNK = 8 * MiB
@@ -152,6 +160,44 @@ async def send_chunks(session: aiohttp.ClientSession, source: Path, sums: list[s
 
 
 # ---- the runs -------------------------------------------------------------------------------------------
+async def tus_rows(results: dict[str, list[float]], base: str, key: str, pid: int, node_url: str,
+                   node_dir: Path, source: Path, size: int) -> None:
+    """One round of the tus rows: the Node server and kdrama-tui, sequential then 4 in parallel."""
+    for mode, parallel in (("seq", 1), ("par", 4)):
+        mbps, _ = await tus_run(node_url, {}, source, size, parallel)
+        results[f"node_tus_{mode}"].append(mbps)
+        shutil.rmtree(node_dir, ignore_errors=True)
+        node_dir.mkdir()
+        before, peak = rss_bytes(pid), 0
+
+        async def sampler() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, rss_bytes(pid))
+                await asyncio.sleep(0.02)
+
+        task = asyncio.create_task(sampler())
+        try:
+            mbps, final = await tus_run(base + "/api/tus/", {"X-API-Key": key}, source, size, parallel)
+        finally:
+            task.cancel()
+        results[f"kd_tus_{mode}"].append(mbps)
+        results["tus_final"].append(final)
+        results["tus_rss"].append((peak - before) / MiB)
+
+
+def print_tus(m: dict[str, float], size: int) -> None:
+    print()
+    print(f"{'tus, 8 MiB PATCHes, no Upload-Checksum':42}{'MB/s':>9}{'ratio':>9}")
+    for label, mode in (("one upload", "seq"), ("4 uploads at once", "par")):
+        ref, ours = m[f"node_tus_{mode}"], m[f"kd_tus_{mode}"]
+        verdict = "ok" if ours >= ref else "BELOW 1.0x TARGET"
+        print(f"{'@tus/server + FileStore, ' + label:42}{ref:9.0f}")
+        print(f"{'kdrama-tui /api/tus/, ' + label:42}{ours:9.0f}{ours / ref:9.2f}  {verdict}  (kdrama-tui/@tus)")
+    print(f"kdrama-tui's final PATCH (assembly + hand-off of {size / MiB:.0f} MiB or a quarter): "
+          f"{m['tus_final']:.2f} s median; server RSS growth during a tus run: {m['tus_rss']:.1f} MiB median")
+
+
 async def bare_run(port: int, folder: Path, source: Path, sums: list[str], size: int, parallel: int) -> float:
     async with aiohttp.ClientSession() as session:
         seconds = await send_chunks(session, source, sums, size, lambda n: f"http://127.0.0.1:{port}/put/{n}",
@@ -256,22 +302,34 @@ async def main(args: argparse.Namespace) -> None:
         data_dir = work / "data"
         key = await create_key(data_dir)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        bare_port, kd_port = free_port(), free_port()
+        bare_port, kd_port, node_port = free_port(), free_port(), free_port()
         bare = start([sys.executable, __file__, "--bare-server", str(bare_port), str(bare_dir)], env,
                      work / "bare.log")
+        node_dir = work / "tus-node"
+        node_dir.mkdir()
+        node = start(["node", str(ROOT / "bench" / "tus_node_server.mjs"), str(node_port), str(node_dir)], env,
+                     work / "tus-node.log")
         kd = start([sys.executable, "-m", "kdrama_tui", "serve"],
                    {**env, "KDRAMA_DATA_DIR": str(data_dir), "KDRAMA_SERVER_PORT": str(kd_port),
                     "KDRAMA_INGEST_ENABLED": "false", "KDRAMA_BACKUP_ENABLED": "false"}, work / "server.log")
         try:
             base = f"http://127.0.0.1:{kd_port}"
+            node_url = f"http://127.0.0.1:{node_port}/files"
             await wait_ready(f"http://127.0.0.1:{bare_port}/", bare)
             await wait_ready(base + "/healthz", kd)
+            await wait_ready(node_url, node)
             # Memory first, on the fresh server: growth from start-up, not from an already warmed process.
-            before, peak, after = await rss_run(base, key, kd.pid, source, sums, 2 * size)
+            before, peak, after = (await rss_run(base, key, kd.pid, source, sums, 2 * size) if args.only != "tus"
+                                   else (0, 0, 0))
             shutil.rmtree(data_dir / "media" / "originals", ignore_errors=True)
             results: dict[str, list[float]] = {k: [] for k in (
-                "sha256", "disk", "bare_seq", "kd_seq", "bare_par", "kd_par", "complete")}
+                "sha256", "disk", "bare_seq", "kd_seq", "bare_par", "kd_par", "complete",
+                "node_tus_seq", "kd_tus_seq", "node_tus_par", "kd_tus_par", "tus_final", "tus_rss")}
             for _ in range(args.rounds):  # interleaved, so drift on a shared machine hits all alike
+                await tus_rows(results, base, key, kd.pid, node_url, node_dir, source, size)
+                shutil.rmtree(data_dir / "media" / "originals", ignore_errors=True)
+                if args.only == "tus":
+                    continue
                 results["sha256"].append(sha256_speed(size))
                 results["disk"].append(disk_speed(work, size))
                 results["bare_seq"].append(await bare_run(bare_port, bare_dir, source, sums, size, 1))
@@ -286,7 +344,11 @@ async def main(args: argparse.Namespace) -> None:
         finally:
             stop(kd)
             stop(bare)
-        m = {k: statistics.median(v) for k, v in results.items()}
+            stop(node)
+        m = {k: statistics.median(v) for k, v in results.items() if v}
+        print_tus(m, size)
+        if args.only == "tus":
+            return
         floor = min(m["sha256"], m["disk"])
         print()
         print(f"{'':42}{'MB/s':>9}{'vs (a)':>9}{'vs min(b,c)':>13}")
@@ -311,6 +373,7 @@ if __name__ == "__main__":
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dir", default=None, help="where to put the files (default: the temp folder)")
+    parser.add_argument("--only", choices=["tus"], help="only the tus rows")
     parser.add_argument("--bare-server", nargs=2, metavar=("PORT", "DIR"), help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.bare_server:

@@ -13,6 +13,7 @@ from kdrama_tui.commands import (
     demo,
     ingest,
     migrate,
+    playback_key,
     run,
     serve,
     signing_keys,
@@ -23,7 +24,8 @@ from kdrama_tui.commands import (
 from kdrama_tui.commands.common import CommandError
 from kdrama_tui.errors import ConfigError, DomainError
 
-COMMAND_MODULES = [run, serve, console, migrate, users, apikeys, signing_keys, worker, storage, backup, ingest, demo]
+COMMAND_MODULES = [run, serve, console, migrate, users, apikeys, signing_keys, playback_key, worker, storage, backup,
+                   ingest, demo]
 DEFAULT_COMMAND = "run"
 
 

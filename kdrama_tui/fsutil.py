@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import hashlib
 import os
 import shutil
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 
@@ -36,6 +39,29 @@ def atomic_write_bytes(target: Path, data: bytes, mode: int = 0o644) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+async def atomic_write_stream(target: Path, blocks: AsyncIterator[bytes]) -> tuple[int, str]:
+    """Write ``blocks`` to ``target`` durably, never leaving a partial file under its name.
+
+    Returns the size and SHA-256 of what was written. Blocking writes run in a thread."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path_for(target)
+    digest, size = hashlib.sha256(), 0
+    try:
+        with tmp.open("xb") as f:
+            async for block in blocks:
+                digest.update(block)
+                size += len(block)
+                await asyncio.to_thread(f.write, block)
+            await asyncio.to_thread(f.flush)
+            await asyncio.to_thread(os.fsync, f.fileno())
+        os.replace(tmp, target)
+        fsync_dir(target.parent)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return size, digest.hexdigest()
 
 
 def publish(tmp: Path, target: Path) -> None:

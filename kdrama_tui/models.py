@@ -123,6 +123,7 @@ class Video(Model):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     source_sha256: str | None = None  # SHA-256 of the original; unique (0006)
+    missing_reason: str | None = None  # set with status "failed" when its files were found gone (0012)
     # Search columns kept by VideoRepository (migration 0007); never shown to users.
     search_text: str | None = None
     actors_text: str | None = None
@@ -188,6 +189,7 @@ class Upload(Model):
     updated_at: datetime | None = None
     expires_at: datetime | None = None
     error_message: str | None = None
+    tus_metadata: str | None = None  # 0010: Upload-Metadata as the tus client sent it (None: chunk API, older)
 
 
 @dataclass
@@ -226,6 +228,8 @@ class TranscodingJob(Model):
     heartbeat_at: datetime | None = None
     claims: int = 0
     warnings: list[str] | None = None
+    # Migration 0011: path taken (copy/full) and why, encoder, per-rendition ready/progress.
+    ladder: dict[str, Any] | None = None
 
     @property
     def is_active(self) -> bool:

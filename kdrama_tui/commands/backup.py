@@ -1,16 +1,21 @@
 """``kdrama-tui backup run|list|restore``.
 
 These do not open the application's services: a restore must work on a database that no longer opens,
-and a backup needs only a connection of its own.
+and a backup needs only a connection of its own. ``run`` and ``restore`` show their progress (the service's
+``backup.progress`` events) and take ``--json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from kdrama_tui.commands.common import settings_from
-from kdrama_tui.events import EventBus
+from kdrama_tui.commands.progress import Progress, add_json_flag, following
+from kdrama_tui.events import Event, EventBus
+from kdrama_tui.services.backup.names import BACKUP_HOLDS
 from kdrama_tui.services.backup.service import BackupService
 
 
@@ -20,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     run = actions.add_parser("run", help="make a local backup now (and an encrypted cloud copy with --cloud)")
     run.add_argument("--cloud", action="store_true", help="also upload an encrypted copy to backup.cloud_bucket")
+    add_json_flag(run)
     run.set_defaults(handler=run_backup)
 
     listing = actions.add_parser("list", help="list local and cloud backups, newest first")
@@ -30,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     restore.add_argument("file", help="a backup file, or a name shown by `backup list` (local or cloud)")
     restore.add_argument("--force", action="store_true",
                          help="restore even though a server is serving this data folder")
+    add_json_flag(restore)
     restore.set_defaults(handler=restore_backup)
 
 
@@ -37,15 +44,35 @@ def _service(args: argparse.Namespace) -> BackupService:
     return BackupService(settings_from(args), EventBus())
 
 
+def _with_progress(args: argparse.Namespace, service: BackupService, name: str,
+                   work: Callable[[], Awaitable[Any]]) -> tuple[Any, Progress]:
+    """Run ``work`` while the service's backup.progress events feed a progress display."""
+    progress = Progress(name, json_output=args.json)
+
+    def show(event: Event) -> None:
+        if event.type == "backup.progress":
+            data = event.data
+            progress.update(stage=data["stage"], done=data.get("done"), total=data.get("total"))
+
+    async def main() -> Any:
+        async with following(service.events, "backup.", show):
+            return await work()
+
+    with progress:
+        result = asyncio.run(main())
+    return result, progress
+
+
 def run_backup(args: argparse.Namespace) -> int:
     service = _service(args)
-    result = asyncio.run(service.run_backup(cloud=args.cloud))
-    print(f"backup {result.local.name} ({result.local.size} bytes) in {service.backup_dir}")
+    result, progress = _with_progress(args, service, "backup", lambda: service.run_backup(cloud=args.cloud))
+    lines = [f"backup {result.local.name} ({result.local.size} bytes) in {service.backup_dir}"]
     if result.cloud:
-        print(f"uploaded {result.cloud.name} ({result.cloud.size} bytes, encrypted) to "
-              f"{service.settings.backup.cloud_bucket}")
+        lines.append(f"uploaded {result.cloud.name} ({result.cloud.size} bytes, encrypted) to "
+                     f"{service.settings.backup.cloud_bucket}")
     if result.pruned:
-        print(f"removed by retention: {', '.join(result.pruned)}")
+        lines.append(f"removed by retention: {', '.join(result.pruned)}")
+    progress.result({**result.to_dict(), "path": str(service.backup_dir / result.local.name)}, lines)
     return 0
 
 
@@ -63,10 +90,14 @@ def list_backups(args: argparse.Namespace) -> int:
 
 def restore_backup(args: argparse.Namespace) -> int:
     service = _service(args)
-    result = asyncio.run(service.restore(args.file, force=args.force))
-    print(f"restored the {result.dialect} database from {result.restored}")
+    result, progress = _with_progress(args, service, "restore",
+                                      lambda: service.restore(args.file, force=args.force))
+    lines = [f"restored the {result.dialect} database from {result.restored}"]
     if result.previous_copy:
-        print(f"the database it replaced is kept as {result.previous_copy} in {service.backup_dir}")
+        lines.append(f"the database it replaced is kept as {result.previous_copy} in {service.backup_dir}")
     if result.master_key_restored:
-        print(f"the backup's master key was restored to {service.settings.master_key_path}")
+        lines.append(f"the backup's master key was restored to {service.settings.master_key_path}")
+    lines.append(f"a backup holds the {', '.join(BACKUP_HOLDS['holds'])}, not the {BACKUP_HOLDS['not']}; the "
+                 "next server start checks every ready video's files")
+    progress.result(result.to_dict(), lines)
     return 0

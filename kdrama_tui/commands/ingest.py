@@ -9,6 +9,10 @@ elsewhere it is left where it is. A file another process still holds open for wr
 A subtitle file given on its own (``ingest Show.S01E03.en.srt``) is attached to the ready video imported
 earlier from its folder under the same name, as the watch folder does with a late subtitle.
 
+Progress (bytes read of all the files found, see ``commands/progress.py``) is a bar on a terminal and
+``progress ingest ...`` lines otherwise; ``--json`` prints every file's outcome as JSON instead of the
+``ingested ...`` lines.
+
 Exit status: 0 when every file is in the library afterwards (imported now, or already there), 1 when any
 file was refused or nothing was found.
 """
@@ -21,19 +25,23 @@ import logging
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from kdrama_tui.commands.common import CommandError, run_with_services
+from kdrama_tui.commands.progress import Progress, add_json_flag
 from kdrama_tui.services.container import Services
 from kdrama_tui.services.ingest.importer import FAILED_DIR, IngestOutcome
+from kdrama_tui.services.ingest.late_subtitles import LateOutcome
 from kdrama_tui.services.ingest.openfiles import open_writers
 from kdrama_tui.services.ingest.sidecars import is_sidecar_name
-from kdrama_tui.services.ingest.watcher import LateOutcome, is_partial_name
+from kdrama_tui.services.ingest.tracking import is_partial_name
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("ingest", help="import video files or folders once, as the watch folder would")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="video files or folders (recursive)")
     parser.add_argument("--copy", action="store_true", help="copy the files into storage and leave them in place")
+    add_json_flag(parser)
     parser.set_defaults(handler=run)
 
 
@@ -93,56 +101,99 @@ def _lone_subtitle(path: Path) -> bool:
     return is_sidecar_name(path.name) and path.is_file() and not path.is_symlink()
 
 
+def _outcome_dict(path: Path, status: str, **fields: Any) -> dict[str, Any]:
+    return {"path": str(path), "status": status, **{k: (str(v) if isinstance(v, Path) else v)
+                                                     for k, v in fields.items() if v is not None}}
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def run(args: argparse.Namespace) -> int:
     # Each file's outcome is printed below; the services' own warnings would only repeat it.
     logging.getLogger("kdrama_tui").setLevel(logging.ERROR)
+    progress = Progress("ingest", json_output=args.json)
+    results: list[dict[str, Any]] = []
+
+    def refuse(path: Path | str, reason: str, failures: list[str], name: str) -> None:
+        progress.echo(f"failed     {path}: {reason}")
+        results.append(_outcome_dict(Path(path), "failed", reason=reason))
+        failures.append(f"{name}: {reason}")
 
     async def work(svc: Services) -> int:
         watch_roots = [p.resolve() for p in svc.settings.watch_dirs]
         failures: list[str] = []
         imported = 0
+        # Everything is listed first, so the bar knows the bytes to read.
+        plan: list[tuple[str, Any]] = []
         for given in args.paths:
             if _lone_subtitle(Path(given)):
-                path = Path(given).absolute()
-                watch_root = next((r for r in watch_roots if path.resolve().is_relative_to(r)), None)
-                outcome = await svc.ingester.late.handle(
-                    path.resolve() if watch_root else path, None if args.copy else watch_root,
-                    waited=float("inf"), keep=args.copy)
-                print(_describe_subtitle(path, outcome), flush=True)
-                if outcome.status in ("attached", "already_attached"):
-                    imported += 1
-                else:
-                    failures.append(f"{path.name}: {outcome.reason}")
+                plan.append(("subtitle", Path(given).absolute()))
                 continue
             files, problems = _candidates(Path(given).absolute())
-            failures.extend(problems)
-            for problem in problems:
-                print(f"failed     {problem}")
+            plan.extend(("problem", p) for p in problems)
             if not files and not problems:
                 failures.append(f"{given}: no video files in it")
-            for file, name_root in files:
-                resolved = file.resolve()
-                watch_root = next((r for r in watch_roots if resolved.is_relative_to(r)), None)
-                if watch_root is not None and resolved.is_relative_to(watch_root / FAILED_DIR):
-                    reason = f"in {FAILED_DIR}/, which is never imported; move it back into the watch folder"
-                    print(f"failed     {file}: {reason}")
-                    failures.append(f"{file.name}: {reason}")
-                    continue
-                writers = await asyncio.to_thread(open_writers, file)
-                if writers:
-                    reason = "still open for writing by " + ", ".join(map(str, writers))
-                    print(f"failed     {file}: {reason}")
-                    failures.append(f"{file.name}: {reason}")
-                    continue
+            plan.extend(("file", f) for f in files)
+        videos = [item for kind, item in plan if kind == "file"]
+        total = sum(_size(file) for file, _root in videos)
+        done, count = 0, 0
+        progress.update(done=0, total=total, stage=f"files:0/{len(videos)}")
+        for kind, item in plan:
+            if kind == "problem":
+                progress.echo(f"failed     {item}")
+                results.append({"path": item.split(": ", 1)[0], "status": "failed",
+                                "reason": item.split(": ", 1)[-1]})
+                failures.append(item)
+                continue
+            if kind == "subtitle":
+                path = item
+                watch_root = next((r for r in watch_roots if path.resolve().is_relative_to(r)), None)
+                late = await svc.ingester.late.handle(
+                    path.resolve() if watch_root else path, None if args.copy else watch_root,
+                    waited=float("inf"), keep=args.copy)
+                progress.echo(_describe_subtitle(path, late))
+                results.append(_outcome_dict(path, late.status, video_id=late.video_id, reason=late.reason,
+                                             moved_to=late.moved_to))
+                if late.status in ("attached", "already_attached"):
+                    imported += 1
+                else:
+                    failures.append(f"{path.name}: {late.reason}")
+                continue
+            file, name_root = item
+            size = _size(file)
+            count += 1
+            progress.update(done=done, total=total, stage=f"files:{count}/{len(videos)}")
+            resolved = file.resolve()
+            watch_root = next((r for r in watch_roots if resolved.is_relative_to(r)), None)
+            if watch_root is not None and resolved.is_relative_to(watch_root / FAILED_DIR):
+                refuse(file, f"in {FAILED_DIR}/, which is never imported; move it back into the watch folder",
+                       failures, file.name)
+            elif writers := await asyncio.to_thread(open_writers, file):
+                refuse(file, "still open for writing by " + ", ".join(map(str, writers)), failures, file.name)
+            else:
                 outcome = await svc.ingester.importer.import_file(
                     resolved if watch_root else file, root=watch_root or name_root,
-                    failed_root=watch_root if not args.copy else None, move=not args.copy)
-                print(_describe(outcome), flush=True)
+                    failed_root=watch_root if not args.copy else None, move=not args.copy,
+                    on_bytes=lambda n, base=done: progress.update(done=base + n))
+                progress.echo(_describe(outcome))
+                results.append(_outcome_dict(file, outcome.status, video_id=outcome.video_id,
+                                             job_id=outcome.job_id, title=outcome.title, reason=outcome.reason,
+                                             moved_to=outcome.moved_to))
                 if outcome.ok:
                     imported += 1
                 else:
                     reason = outcome.reason or outcome.status
                     failures.append(reason if reason.startswith(file.name) else f"{file.name}: {reason}")
+            done += size
+            progress.update(done=done)
+        progress.close()
+        progress.result({"ok": not failures and imported > 0, "imported": imported, "files": results,
+                         "errors": failures})
         if failures:
             head = failures[0] if len(failures) == 1 else f"{len(failures)} files not imported; first: {failures[0]}"
             raise CommandError(head)
@@ -150,4 +201,5 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError("no video files found")
         return 0
 
-    return run_with_services(args, work)
+    with progress:
+        return run_with_services(args, work)

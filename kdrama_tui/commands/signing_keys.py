@@ -2,7 +2,7 @@
 
 Rotating ends every access token the old pair signed (clients refresh; refresh tokens stay valid). With
 ``--all`` it is also the way back after the master key was lost: old pairs are replaced without being
-decrypted.
+decrypted, and this node's master key becomes the one every node of the cluster must have.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ def rotate_keys(args: argparse.Namespace) -> int:
     async def work(svc: Services) -> None:
         if args.all:
             count = await svc.tokens.keys.rotate_all()
+            await svc.cluster_secrets.adopt_master_key()  # this node's key is the cluster's from now on
             print(f"rotated {count} signing key pair{'s' if count != 1 else ''}; access tokens they signed no "
                   "longer work")
             return

@@ -7,6 +7,7 @@ import sys
 from datetime import timedelta
 
 from kdrama_tui.commands.common import CommandError, run_with_services
+from kdrama_tui.commands.progress import Progress, add_json_flag
 from kdrama_tui.config import STORAGE_PROVIDERS
 from kdrama_tui.services.container import Services
 from kdrama_tui.services.maintenance.storage_migration import MigrationReport, StorageMigration
@@ -24,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the source; safe to interrupt and run again")
     migrate.add_argument("--to", required=True, choices=STORAGE_PROVIDERS, dest="to")
     migrate.add_argument("--concurrency", type=int, default=4, help="files moved at once (default 4)")
+    add_json_flag(migrate)
     migrate.set_defaults(handler=migrate_storage)
 
     sweep = actions.add_parser(
@@ -47,26 +49,27 @@ def check_storage(args: argparse.Namespace) -> int:
     return run_with_services(args, work)
 
 
-def _print_progress(report: MigrationReport, done: int) -> None:
-    print(f"  {done}/{report.total} files, {report.bytes_copied / 1e6:.1f} MB copied, "
-          f"{len(report.failed)} failed", file=sys.stderr, flush=True)
-
-
 def migrate_storage(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         raise CommandError("--concurrency must be at least 1")
+    progress = Progress("storage", json_output=args.json)
+
+    def show(report: MigrationReport, done: int) -> None:
+        progress.update(done=report.bytes_done, total=report.total_bytes, stage=f"files:{done}/{report.total}")
 
     async def work(svc: Services) -> int:
         migration = StorageMigration(svc.db, svc.events, svc.storage_for,
                                      state_file=svc.settings.data_dir / "storage-migration.json",
                                      known_providers=svc.storages.keys(), concurrency=args.concurrency,
-                                     progress=_print_progress)
-        report = await migration.run(args.to)
-        print(f"moved to {args.to}: {report.copied} copied ({report.bytes_copied} bytes), {report.reused} already "
-              f"there, {report.switched} switched, {report.sources_deleted} source copies deleted")
+                                     progress=show)
+        with progress:
+            report = await migration.run(args.to)
+        lines = [f"moved to {args.to}: {report.copied} copied ({report.bytes_copied} bytes), {report.reused} "
+                 f"already there, {report.switched} switched, {report.sources_deleted} source copies deleted"]
         if svc.settings.storage.provider != args.to:
-            print(f"note: new files still go to {svc.settings.storage.provider!r}; set storage.provider = "
-                  f"{args.to!r} to store them on {args.to}")
+            lines.append(f"note: new files still go to {svc.settings.storage.provider!r}; set storage.provider = "
+                         f"{args.to!r} to store them on {args.to}")
+        progress.result({**report.to_dict(), "ok": report.ok}, lines)
         if not report.ok:
             for row_id, key, why in report.failed[:20]:
                 print(f"  not moved: video_files {row_id} {key}: {why}", file=sys.stderr)

@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(work(Host(settings_from(args), Roles.foreground()), once=args.once))
+    asyncio.run(work(Host(settings_from(args), Roles.foreground("worker")), once=args.once))
     return 0
 
 
@@ -45,6 +45,7 @@ async def work(host: Host, *, once: bool) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        svc.follow_cluster()  # woken by the web nodes' job.queued, not only by its poll
         log.info("transcode worker %s started (database %s, concurrency %d)", queue.worker_id, svc.db.dialect,
                  svc.settings.transcode.concurrency)
         runner = asyncio.create_task(queue.run(), name="media.queue")

@@ -9,9 +9,12 @@ repositories turn them into dataclasses. Python values go in as they are: ``date
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
+
+from kdrama_tui.db.locks import ClusterLock, LocalLock
+from kdrama_tui.db.notify import Listener
 
 Row = dict[str, Any]
 Params = Mapping[str, Any] | None
@@ -62,3 +65,17 @@ class Database(Executor):
     @abstractmethod
     def iterate(self, sql: str, params: Params = None, batch: int = 500) -> AsyncIterator[Row]:
         """Stream a large result without loading it all (storage migration, backups)."""
+
+    async def try_lock(self, name: str) -> ClusterLock | None:
+        """The cluster-wide lock ``name`` if no other process holds it, else None (see ``db/locks.py``)."""
+        return LocalLock(name)
+
+    async def listen(self, channel: str, callback: Callable[[str], None],
+                     on_gap: Callable[[], None] | None = None) -> Listener:
+        """Call ``callback(payload)`` for each message :meth:`notify` sends on ``channel`` from any process
+        sharing the database; a no-op on a single-machine database (see ``db/notify.py``)."""
+        return Listener()
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """Send ``payload`` to every listener of ``channel`` (after this statement commits)."""
+        return None

@@ -19,7 +19,11 @@ def sqlite_path(url: str) -> Path:
 
 
 async def open_database(url: str, *, migrate: bool = True, synchronous: str = "FULL",
-                        busy_timeout_ms: int = 10000, pool_size: int = 10, check: bool = True) -> Database:
+                        busy_timeout_ms: int = 10000, pool_size: int = 10, check: bool = True,
+                        statement_cache_size: int = 100, application_name: str = "",
+                        session_url: str = "") -> Database:
+    """``application_name`` and ``session_url`` (for locks and LISTEN, see ``[database] session_url``) apply
+    to PostgreSQL only."""
     scheme = urlparse(url).scheme
     db: Database
     if scheme == "sqlite":
@@ -29,7 +33,8 @@ async def open_database(url: str, *, migrate: bool = True, synchronous: str = "F
     elif scheme in ("postgresql", "postgres"):
         from kdrama_tui.db.postgres import PostgresDatabase
 
-        db = await PostgresDatabase(url, pool_size).open()
+        db = await PostgresDatabase(url, pool_size, statement_cache_size=statement_cache_size,
+                                    application_name=application_name, session_url=session_url).open()
     else:
         raise ConfigError(f"database.url: unsupported scheme {scheme!r} (use sqlite:// or postgresql://)")
     if migrate:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 
 from kdrama_tui.db.base import Database, Executor, Params, Row
+from kdrama_tui.db.locks import ClusterLock
+from kdrama_tui.db.notify import Listener
+from kdrama_tui.db.pg_session import AdvisoryLock, PGListener
 from kdrama_tui.db.sql import to_numbered
 from kdrama_tui.errors import (
     DomainError,
@@ -98,14 +101,26 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 class PostgresDatabase(Database):
     dialect = "postgresql"
 
-    def __init__(self, url: str, pool_size: int = 10) -> None:
+    def __init__(self, url: str, pool_size: int = 10, *, statement_cache_size: int = 100,
+                 application_name: str = "", session_url: str = "") -> None:
         self.url = url
+        self.session_url = session_url or url
+        self.application_name = application_name[:63]  # NAMEDATALEN - 1: PostgreSQL would cut it anyway
         self._pool_size = pool_size
+        self._statement_cache_size = statement_cache_size
         self._pool: asyncpg.Pool | None = None
 
+    @property
+    def server_settings(self) -> dict[str, str]:
+        """Per-connection settings: the application name shows this node in ``pg_stat_activity``."""
+        return {"application_name": self.application_name} if self.application_name else {}
+
     async def open(self) -> PostgresDatabase:
+        # statement_cache_size=0 behind PgBouncer in transaction mode: a prepared statement lives on one
+        # server connection, and the next transaction may get another one.
         self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self._pool_size,
-                                               init=_init_connection)
+                                               init=_init_connection, server_settings=self.server_settings,
+                                               statement_cache_size=self._statement_cache_size)
         return self
 
     @property
@@ -146,6 +161,16 @@ class PostgresDatabase(Database):
 
     async def health(self) -> None:
         await self.fetch_value("SELECT 1")
+
+    async def try_lock(self, name: str) -> ClusterLock | None:
+        return await AdvisoryLock.try_take(self.session_url, self.application_name, name)
+
+    async def listen(self, channel: str, callback: Callable[[str], None],
+                     on_gap: Callable[[], None] | None = None) -> Listener:
+        return await PGListener(self.session_url, self.application_name, channel, callback, on_gap).start()
+
+    async def notify(self, channel: str, payload: str) -> None:
+        await self.execute("SELECT pg_notify(:channel, :payload)", {"channel": channel, "payload": payload})
 
     async def close(self) -> None:
         if self._pool is not None:

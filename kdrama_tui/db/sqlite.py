@@ -73,14 +73,18 @@ class _SQLiteExecutor(Executor):
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
+    # A statement runs and is fetched to its end in one call on the connection's thread. Executed and then
+    # fetched in two calls, it would stay active in between, and on the shared reader connection other
+    # requests' SELECTs run in the meantime would join its read transaction and see its (older) snapshot:
+    # a PATCH then read the offset from before the previous PATCH committed (409 offset_mismatch).
     async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
-        async with _translated(), self._conn.execute(sql, _params(params)) as cursor:
-            return [dict(r) for r in await cursor.fetchall()]
+        async with _translated():
+            return [dict(r) for r in await self._conn.execute_fetchall(sql, _params(params))]
 
     async def fetch_one(self, sql: str, params: Params = None) -> Row | None:
-        async with _translated(), self._conn.execute(sql, _params(params)) as cursor:
-            row = await cursor.fetchone()
-            return dict(row) if row is not None else None
+        async with _translated():
+            rows = await self._conn.execute_fetchall(sql, _params(params))
+        return dict(rows[0]) if rows else None
 
     async def execute(self, sql: str, params: Params = None) -> int:
         async with _translated(), self._conn.execute(sql, _params(params)) as cursor:

@@ -19,8 +19,10 @@ from typing import Any
 
 import ffmpeg
 
+from kdrama_tui.media.encoders import VideoEncoder, software
 from kdrama_tui.media.inputs import input_options, input_url
 from kdrama_tui.media.probe import MediaInfo
+from kdrama_tui.media.source_copy import hls_output_options
 
 MAX_FRAME_RATE = Fraction(60)
 DEFAULT_FRAME_RATE = Fraction(25)
@@ -137,37 +139,45 @@ def input_stream(path: Path, info: MediaInfo, **options: Any) -> Any:
     return ffmpeg.input(input_url(path), **input_options(info.format_name), **options)
 
 
-def build_ladder_argv(ffmpeg_bin: str, source: Path, info: MediaInfo, plan: LadderPlan, out_dir: Path) -> list[str]:
-    """The single ffmpeg command writing ``out_dir/<rendition>/index.m3u8`` + segments for every rendition."""
+def build_ladder_argv(ffmpeg_bin: str, source: Path, info: MediaInfo, plan: LadderPlan, out_dir: Path, *,
+                      encoder: VideoEncoder | None = None, keyframe_times: str | None = None,
+                      copy_audio: bool = False) -> list[str]:
+    """The single ffmpeg command writing ``out_dir/<rendition>/index.m3u8`` + segments for every rendition.
+
+    ``keyframe_times`` (aligning to a copied rendition): keyframes exactly there and nowhere else, and a
+    segment cut at each of them. ``copy_audio``: the source's audio goes into every rendition as it is."""
     assert info.video is not None
+    encoder = encoder or software(plan.preset)
     src = input_stream(source, info)
     video = (src[str(info.video.index)]
              .filter("fps", fps=f"{plan.frame_rate.numerator}/{plan.frame_rate.denominator}")
              .filter("format", "yuv420p"))  # 10-bit / 4:2:2 sources become 8-bit 4:2:0 every browser decodes
     branches = video.filter_multi_output("split", len(plan.renditions))
     audio = src[str(info.audio[0].index)] if plan.has_audio else None
-    keyframes = f"expr:gte(t,n_forced*{plan.segment_seconds})"
+    if keyframe_times is None:
+        keyframes, gop, hls_time = f"expr:gte(t,n_forced*{plan.segment_seconds})", plan.gop, plan.segment_seconds
+    else:  # no keyframe but the forced ones, so the muxer's "first keyframe after hls_time" is each of them
+        keyframes, gop, hls_time = keyframe_times, plan.gop * 4, 0.1
     outputs = []
     for i, r in enumerate(plan.renditions):
         scaled = branches.stream(i).filter("scale", r.width, r.height).filter("setsar", "1")
+        for name, options in encoder.upload:
+            scaled = scaled.filter(name, **options)
         folder = out_dir / r.name
         options: dict[str, Any] = {
-            "c:v": "libx264", "preset": plan.preset, "profile:v": "high", "pix_fmt": "yuv420p",
+            "c:v": encoder.name, **encoder.options,
             "b:v": r.video_bitrate, "maxrate": r.maxrate, "bufsize": r.bufsize,
-            "g": plan.gop, "keyint_min": plan.gop, "sc_threshold": 0, "force_key_frames": keyframes,
-            "f": "hls", "hls_time": plan.segment_seconds, "hls_playlist_type": "vod", "hls_list_size": 0,
-            "hls_segment_type": plan.segment_type, "hls_flags": "independent_segments", "start_number": 1,
-            "hls_segment_filename": f"file:{folder}/seg_%05d.{plan.segment_extension}",
+            "g": gop, "keyint_min": plan.gop, "sc_threshold": 0, "force_key_frames": keyframes,
+            **hls_output_options(folder, segment_seconds=hls_time, segment_type=plan.segment_type),
         }
-        if plan.segment_type == "fmp4":
-            options["hls_fmp4_init_filename"] = "init.mp4"
         streams = [scaled]
         if audio is not None:
             streams.append(audio)
-            options.update({"c:a": "aac", "b:a": r.audio_bitrate, "ac": 2, "ar": AUDIO_SAMPLE_RATE})
+            options.update({"c:a": "copy"} if copy_audio else
+                           {"c:a": "aac", "b:a": r.audio_bitrate, "ac": 2, "ar": AUDIO_SAMPLE_RATE})
         outputs.append(ffmpeg.output(*streams, f"file:{folder}/index.m3u8", **options))
     command = ffmpeg.merge_outputs(*outputs).global_args(
-        "-hide_banner", "-nostdin", "-v", "warning", "-nostats", "-progress", "pipe:1")
+        *encoder.global_args, "-hide_banner", "-nostdin", "-v", "warning", "-nostats", "-progress", "pipe:1")
     return command.compile(cmd=ffmpeg_bin, overwrite_output=True)
 
 

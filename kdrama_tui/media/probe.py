@@ -46,6 +46,12 @@ class VideoStream:
     frame_rate: Fraction
     rotation: int = 0  # degrees, normalised to 0/90/180/270
     pix_fmt: str = ""
+    # ffprobe only (empty/0 from the ffmpeg banner, which the source-copy check reads as "unsure"):
+    profile: str = ""  # "High", "Main", "Constrained Baseline", "High 10"...
+    level: int = 0  # level_idc: 40 = 4.0
+    field_order: str = ""  # "progressive", "tt", "bb"...
+    avg_frame_rate: Fraction = Fraction(0)
+    bit_rate: int = 0
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -59,6 +65,7 @@ class AudioStream:
     codec: str
     channels: int = 0
     sample_rate: int = 0
+    profile: str = ""  # "LC", "HE-AAC"... (ffprobe only)
 
 
 @dataclass(frozen=True)
@@ -146,13 +153,18 @@ def parse_ffprobe_json(data: dict[str, Any]) -> MediaInfo:
             info.video = VideoStream(index=int(s["index"]), codec=s.get("codec_name", ""),
                                      width=int(s.get("width") or 0), height=int(s.get("height") or 0),
                                      frame_rate=rate, rotation=normalise_rotation(rotation),
-                                     pix_fmt=s.get("pix_fmt", ""))
+                                     pix_fmt=s.get("pix_fmt", ""), profile=str(s.get("profile") or ""),
+                                     level=int(_float(s.get("level"))),
+                                     field_order=str(s.get("field_order") or ""),
+                                     avg_frame_rate=parse_rate(s.get("avg_frame_rate")),
+                                     bit_rate=int(_float(s.get("bit_rate"))))
             if info.duration <= 0:
                 info.duration = _float(s.get("duration"))
         elif kind == "audio":
             info.audio.append(AudioStream(index=int(s["index"]), codec=s.get("codec_name", ""),
                                           channels=int(s.get("channels") or 0),
-                                          sample_rate=int(_float(s.get("sample_rate")))))
+                                          sample_rate=int(_float(s.get("sample_rate"))),
+                                          profile=str(s.get("profile") or "")))
         elif kind == "subtitle":
             info.subtitles.append(SubtitleStream(index=int(s["index"]), codec=s.get("codec_name", ""),
                                                  language=tags.get("language"), title=tags.get("title")))

@@ -10,21 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from kdrama_tui.config import TranscodeSettings
 from kdrama_tui.media import hls, subtitles
 from kdrama_tui.media.binaries import Binaries
-from kdrama_tui.media.errors import FFmpegError, InputError, MediaError, SubtitleError
+from kdrama_tui.media.encoders import VideoEncoder, select_encoder
+from kdrama_tui.media.errors import FFmpegError, MediaError, SubtitleError
 from kdrama_tui.media.inputs import input_argv
-from kdrama_tui.media.ladder import LadderPlan, build_ladder_argv, plan_ladder
+from kdrama_tui.media.ladder import AUDIO_SAMPLE_RATE, LadderPlan, build_ladder_argv, plan_ladder
 from kdrama_tui.media.probe import MediaInfo, SubtitleStream, probe
 from kdrama_tui.media.proc import run_capture, run_ffmpeg
+from kdrama_tui.media.renditions import LadderState, Measured, RenditionState, measure, misalignment
+from kdrama_tui.media.source_copy import PathChoice, build_copy_argv, choose_path, forced_keyframes, segment_starts
 from kdrama_tui.media.thumbnails import make_poster, make_sprite
 
 log = logging.getLogger(__name__)
@@ -32,10 +36,10 @@ log = logging.getLogger(__name__)
 PLAYLIST_MIME = "application/vnd.apple.mpegurl"
 MIME_BY_SUFFIX = {".m3u8": PLAYLIST_MIME, ".mp4": "video/mp4", ".m4s": "video/iso.segment", ".ts": "video/mp2t",
                   ".vtt": "text/vtt", ".jpg": "image/jpeg"}
-# Share of the job's progress the ladder takes; subtitles and thumbnails take the rest.
+# Share of the job's progress the ladder takes; subtitles and thumbnails take the rest. The copied rendition
+# (source-copy path) takes the first COPY_SHARE of it.
 LADDER_SHARE = 0.9
-# A ladder that decodes less than this share of the probed duration came from a truncated file.
-MIN_DECODED_SHARE = 0.9
+COPY_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,10 @@ class TranscodeRequest:
     sidecars: list[SidecarInput]
     work_dir: Path  # empty; outputs go to work_dir / "hls"
     settings: TranscodeSettings
+    # Called with the files of a playable first part (a master listing the renditions finished so far): the
+    # caller publishes and may move them; they are listed again, unchanged, in the final result.
+    on_partial: Callable[[list[OutputFile], float], Awaitable[None]] | None = None  # (files, duration)
+    on_state: Callable[[dict[str, Any]], None] | None = None  # the ladder's state (renditions.LadderState)
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,9 @@ class TranscodeResult:
     files: list[OutputFile]
     warnings: list[str] = field(default_factory=list)
     external_id: str | None = None  # the provider's own job id (transcoding_jobs.job_id), if any
+    path: str = "full"  # "copy": the top rendition is the source's own video
+    path_reason: str = ""
+    encoder: str = ""
 
 
 ProgressCallback = Callable[[float], None]
@@ -91,6 +102,40 @@ def mime_for(path: str) -> str:
     return MIME_BY_SUFFIX.get(Path(path).suffix, "application/octet-stream")
 
 
+class _NotAligned(MediaError):
+    """An encoded rendition's segments do not begin where the copied one's do."""
+
+
+@dataclass
+class _Job:
+    """One transcode in progress: what it has made so far."""
+
+    request: TranscodeRequest
+    progress: ProgressCallback
+    info: MediaInfo
+    plan: LadderPlan
+    encoder: VideoEncoder
+    state: LadderState
+    files: list[OutputFile] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    variants: list[hls.Variant] = field(default_factory=list)
+    tracks: list[hls.SubtitleTrack] = field(default_factory=list)
+
+    @property
+    def out(self) -> Path:
+        return self.request.work_dir / "hls"
+
+    def report(self) -> None:
+        if self.request.on_state is not None:
+            self.request.on_state(self.state.to_dict())
+
+    def reset(self, out: Path) -> None:
+        """Start again from an empty folder (the copy path was abandoned)."""
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        self.files, self.variants, self.tracks = [], [], []
+
+
 class LocalServerTranscoder(Transcoder):
     name = "local_server"
 
@@ -104,63 +149,138 @@ class LocalServerTranscoder(Transcoder):
         info = await probe(self.binaries, request.source)
         plan = plan_ladder(info, settings.ladder, segment_seconds=settings.segment_seconds,
                            segment_type=settings.segment_type, preset=settings.preset)
-        for rendition in plan.renditions:
-            (out / rendition.name).mkdir()
-        argv = build_ladder_argv(self.binaries.ffmpeg, request.source, info, plan, out)
+        choice = await choose_path(self.binaries, request.source, info, enabled=settings.copy_source,
+                                   segment_seconds=settings.segment_seconds,
+                                   top_rung_height=max(int(r["height"]) for r in settings.ladder))
+        encoder = await select_encoder(self.binaries.ffmpeg, settings.preset, settings.hardware_encoder)
+        log.info("job %d: %s path (%s); video encoder %s", request.job_id,
+                 "source-copy" if choice.copy else "full re-encode", choice.reason, encoder.reason)
+        run = _Job(request, progress, info, plan, encoder.encoder,
+                   LadderState(choice.name, choice.reason, encoder.encoder.name))
+        if choice.copy:
+            try:
+                await self._copy_ladder(run, choice)
+            except _NotAligned as exc:
+                log.warning("job %d: %s; re-encoding every rendition instead", request.job_id, exc)
+                run.warnings.append(f"the copied rendition could not be aligned ({exc}); everything was re-encoded")
+                run.state = LadderState("full", f"copy path abandoned: {exc}", encoder.encoder.name)
+                run.reset(out)
+                await self._full_ladder(run)
+        else:
+            await self._full_ladder(run)
+        progress(LADDER_SHARE + (1 - LADDER_SHARE) * 0.3)
+        await self._thumbnails(request, info, out, run.files, run.warnings)
+        self._write_master(run)
+        for r in run.state.renditions:
+            r.ready, r.progress = True, 100
+        run.report()
+        progress(0.99)
+        return TranscodeResult(duration=info.duration, input_format=info.format_name[:20],
+                               renditions=[v.uri.split("/")[0] for v in run.variants], files=run.files,
+                               warnings=run.warnings, path=choice.name if run.state.path == "copy" else "full",
+                               path_reason=run.state.reason, encoder=encoder.encoder.name)
+
+    # ---- the two paths -------------------------------------------------------------------------------------
+    async def _full_ladder(self, run: _Job) -> None:
+        """Today's ladder: every rendition encoded from one decode, keyframes every segment_seconds."""
+        run.state.renditions = [RenditionState(r.name, r.width, r.height, "encoded") for r in run.plan.renditions]
+        await self._encode(run, run.plan, share=(0.0, LADDER_SHARE))
+        measured = [self._measure(run, r.name, r.width, r.height) for r in run.plan.renditions]
+        if len({len(m.durations) for m in measured}) > 1:
+            counts = sorted({len(m.durations) for m in measured})
+            raise FFmpegError(f"renditions have different segment counts {counts}: keyframes not aligned")
+        run.variants = [m.variant for m in measured]
+        run.tracks = await self._subtitles(run.request, run.info, run.out, await self._mpegts_offset(run.out, run.plan),
+                                           run.files, run.warnings)
+
+    async def _copy_ladder(self, run: _Job, choice: PathChoice) -> None:
+        """The source's video as the top rendition, published as soon as it is segmented; then the lower
+        renditions encoded with keyframes at its segment starts."""
+        info, plan, settings = run.info, run.plan, run.request.settings
+        assert info.video is not None and choice.scan is not None
+        width, height = info.video.width, info.video.height
+        top = plan.renditions[-1]
+        replaces_top = abs(top.width - width) <= 1 and abs(top.height - height) <= 1
+        name = top.name if replaces_top else f"{min(width, height)}p"
+        lower = [r for r in plan.renditions if r.name != name and (r is not top or not replaces_top)]
+        run.state.renditions = [RenditionState(r.name, r.width, r.height, "encoded") for r in lower]
+        run.state.renditions.append(RenditionState(name, width, height, "copy"))
+        run.report()
+        folder = run.out / name
+        folder.mkdir()
+        argv = build_copy_argv(self.binaries.ffmpeg, run.request.source, info, folder,
+                               segment_seconds=settings.segment_seconds, segment_type=plan.segment_type,
+                               copy_audio=choice.copy_audio, audio_bitrate=top.audio_bitrate,
+                               sample_rate=AUDIO_SAMPLE_RATE)
         started = time.monotonic()
         await run_ffmpeg(argv, duration=info.duration, nice=settings.nice,
                          time_limit=settings.max_runtime_factor * info.duration + 300,
-                         on_progress=lambda f: progress(f * LADDER_SHARE))
-        log.info("job %d: ladder %s of %.1f s in %.1f s", request.job_id,
-                 "/".join(r.name for r in plan.renditions), info.duration, time.monotonic() - started)
-        files: list[OutputFile] = []
-        variants = self._variants(out, plan, info, files)
-        warnings: list[str] = []
-        mpegts_offset = await self._mpegts_offset(out, plan)
-        tracks = await self._subtitles(request, info, out, mpegts_offset, files, warnings)
-        progress(LADDER_SHARE + (1 - LADDER_SHARE) * 0.3)
-        await self._thumbnails(request, info, out, files, warnings)
-        master = hls.render_master(variants, tracks)
-        (out / "master.m3u8").write_text(master, encoding="utf-8")
-        files.append(OutputFile("master.m3u8", "master_playlist", PLAYLIST_MIME))
-        progress(0.99)
-        return TranscodeResult(duration=info.duration, input_format=info.format_name[:20],
-                               renditions=[r.name for r in plan.renditions], files=files, warnings=warnings)
+                         on_progress=lambda f: run.progress(f * COPY_SHARE))
+        copied = self._measure(run, name, width, height)
+        log.info("job %d: copied rendition %s (%dx%d) in %.1f s", run.request.job_id, name, width, height,
+                 time.monotonic() - started)
+        starts = segment_starts(folder / "index.m3u8", choice.scan, info.start_time)
+        run.variants = [copied.variant]
+        run.tracks = await self._subtitles(run.request, info, run.out, await self._mpegts_offset(run.out, plan, name),
+                                           run.files, run.warnings)
+        run.state.mark_done({name})
+        if lower and run.request.on_partial is not None:
+            self._write_master(run)
+            run.state.renditions[-1].ready = True
+            run.report()
+            await run.request.on_partial(list(run.files), info.duration)
+        if not lower:
+            return
+        lower_plan = replace(plan, renditions=lower)
+        await self._encode(run, lower_plan, share=(COPY_SHARE, LADDER_SHARE),
+                           keyframe_times=forced_keyframes(starts, choice.scan.frame_duration),
+                           copy_audio=choice.copy_audio)
+        measured = [self._measure(run, r.name, r.width, r.height) for r in lower]
+        for r, m in zip(lower, measured, strict=True):
+            if (wrong := misalignment(copied.durations, m.durations, choice.scan.frame_duration)) is not None:
+                raise _NotAligned(f"rendition {r.name}: {wrong}")
+        run.variants = [m.variant for m in measured] + run.variants
+
+    async def _encode(self, run: _Job, plan: LadderPlan, *, share: tuple[float, float],
+                      keyframe_times: str | None = None, copy_audio: bool = False) -> None:
+        settings = run.request.settings
+        for r in plan.renditions:
+            (run.out / r.name).mkdir(exist_ok=True)
+        argv = build_ladder_argv(self.binaries.ffmpeg, run.request.source, run.info, plan, run.out,
+                                 encoder=run.encoder, keyframe_times=keyframe_times, copy_audio=copy_audio)
+        names = {r.name for r in plan.renditions}
+        low, high = share
+
+        def on_progress(fraction: float) -> None:
+            run.state.set_progress(names, fraction)
+            run.progress(low + fraction * (high - low))
+            run.report()
+
+        started = time.monotonic()
+        await run_ffmpeg(argv, duration=run.info.duration, nice=settings.nice,
+                         time_limit=settings.max_runtime_factor * run.info.duration + 300, on_progress=on_progress)
+        run.state.mark_done(names)
+        log.info("job %d: encoded %s of %.1f s with %s in %.1f s", run.request.job_id, "/".join(sorted(names)),
+                 run.info.duration, run.encoder.name, time.monotonic() - started)
 
     # ---- ladder outputs ------------------------------------------------------------------------------------
-    def _variants(self, out: Path, plan: LadderPlan, info: MediaInfo, files: list[OutputFile]) -> list[hls.Variant]:
-        variants, counts = [], set()
-        for r in plan.renditions:
-            folder = out / r.name
-            try:
-                stats = hls.measure_rendition(folder)
-            except (OSError, ValueError) as exc:
-                raise FFmpegError(f"rendition {r.name} is incomplete: {exc}") from None
-            decoded = sum(d for _uri, d in stats.segments)
-            if decoded < info.duration * MIN_DECODED_SHARE and info.duration - decoded > 1.0:
-                raise InputError(f"the original is truncated or damaged: only {decoded:.1f} s of its "
-                                 f"{info.duration:.1f} s could be decoded")
-            counts.add(len(stats.segments))
-            if plan.segment_type == "fmp4":
-                codec = hls.avc_codec_from_init((folder / (stats.init_uri or "init.mp4")).read_bytes())
-            else:
-                codec = hls.avc_codec_from_ts((folder / stats.segments[0][0]).read_bytes())
-            codecs = f"{codec},{hls.AAC_LC}" if plan.has_audio else codec
-            variants.append(hls.Variant(uri=f"{r.name}/index.m3u8", bandwidth=stats.peak_bandwidth,
-                                        average_bandwidth=stats.average_bandwidth, width=r.width, height=r.height,
-                                        codecs=codecs, frame_rate=float(plan.frame_rate)))
-            kind = f"transcoded_{r.name}"
-            names = ["index.m3u8"] + ([stats.init_uri] if stats.init_uri else []) + [u for u, _d in stats.segments]
-            files.extend(OutputFile(f"{r.name}/{n}", kind, mime_for(n)) for n in names)
-        if len(counts) > 1:
-            raise FFmpegError(f"renditions have different segment counts {sorted(counts)}: keyframes not aligned")
-        return variants
+    def _measure(self, run: _Job, name: str, width: int, height: int) -> Measured:
+        m = measure(run.out / name, width=width, height=height, frame_rate=float(run.plan.frame_rate),
+                    segment_type=run.plan.segment_type, has_audio=run.plan.has_audio, duration=run.info.duration)
+        kind = f"transcoded_{name}"
+        run.files.extend(OutputFile(f"{name}/{n}", kind, mime_for(n)) for n in m.names)
+        return m
 
-    async def _mpegts_offset(self, out: Path, plan: LadderPlan) -> int | None:
+    def _write_master(self, run: _Job) -> None:
+        (run.out / "master.m3u8").write_text(hls.render_master(run.variants, run.tracks), encoding="utf-8")
+        if not any(f.file_type == "master_playlist" for f in run.files):
+            run.files.append(OutputFile("master.m3u8", "master_playlist", PLAYLIST_MIME))
+
+    async def _mpegts_offset(self, out: Path, plan: LadderPlan, name: str | None = None) -> int | None:
         if plan.segment_type != "mpegts":
             return None
-        return await mpegts_start_offset(self.binaries.ffmpeg,
-                                         out / plan.renditions[0].name / f"seg_00001.{plan.segment_extension}")
+        first = out / (name or plan.renditions[0].name) / f"seg_00001.{plan.segment_extension}"
+        return await mpegts_start_offset(self.binaries.ffmpeg, first)
 
     # ---- subtitles -----------------------------------------------------------------------------------------
     async def _subtitles(self, request: TranscodeRequest, info: MediaInfo, out: Path, mpegts_offset: int | None,

@@ -11,6 +11,7 @@ from functools import cached_property
 from weakref import WeakKeyDictionary
 
 from kdrama_tui.db.base import Executor
+from kdrama_tui.repositories.cluster import ClusterSecretRepository, ClusterSessionRepository
 from kdrama_tui.repositories.credentials import ApiKeyRepository, KeyPairRepository, UserSessionRepository
 from kdrama_tui.repositories.engagement import CommentRepository, VideoAnalyticsRepository
 from kdrama_tui.repositories.ingest import IngestedFileRepository
@@ -89,6 +90,14 @@ class Repositories:
     @cached_property
     def unmatched(self) -> UnmatchedVideoRepository:
         return UnmatchedVideoRepository(self.db)
+
+    @cached_property
+    def cluster_secrets(self) -> ClusterSecretRepository:
+        return ClusterSecretRepository(self.db)
+
+    @cached_property
+    def cluster_sessions(self) -> ClusterSessionRepository:
+        return ClusterSessionRepository(self.db)
 
 
 _bound: WeakKeyDictionary[Executor, Repositories] = WeakKeyDictionary()

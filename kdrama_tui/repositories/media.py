@@ -104,6 +104,19 @@ class TranscodingJobRepository(BaseRepository[TranscodingJob]):
     async def find_by_video(self, video_id: int) -> list[TranscodingJob]:
         return await self.list({"video_id": video_id}, order_by="id")
 
+    async def queue(self, video_id: int, *, priority: int, provider: str, retry_of: TranscodingJob | None = None,
+                    run_after: datetime | None = None) -> TranscodingJob:
+        """Insert a queued job: the one place a job row is built (hand-off, manual re-queue, retry).
+
+        A retry carries its predecessor's attempt number plus one and points back at it."""
+        row: dict[str, Any] = {"video_id": video_id, "status": "queued", "provider": provider,
+                               "priority": priority, "progress": 0}
+        if retry_of is not None:
+            row.update(attempt=retry_of.attempt + 1, retry_of_id=retry_of.id)
+        if run_after is not None:
+            row["run_after"] = run_after
+        return await self.create(row)
+
     async def find_by_status(self, status: str) -> list[TranscodingJob]:
         return await self.list({"status": status}, order_by="priority, created_at, id")
 
@@ -152,13 +165,16 @@ class TranscodingJobRepository(BaseRepository[TranscodingJob]):
             "WHERE id = :id RETURNING *", {"w": worker_id, "until": lease_until, "now": now, "id": row["id"]}))
 
     async def touch(self, job_id: int, worker_id: str, now: datetime, lease_until: datetime,
-                    progress: int | None = None) -> bool:
-        """Renew the lease (and record progress); False when the job is no longer this worker's
-        (cancelled, deleted with its video, or taken over after a missed lease)."""
+                    progress: int | None = None, ladder: dict[str, Any] | None = None) -> bool:
+        """Renew the lease (and record progress and the ladder's state); False when the job is no longer
+        this worker's (cancelled, deleted with its video, or taken over after a missed lease)."""
         extra = ", progress = :progress" if progress is not None else ""
         params: dict[str, Any] = {"id": job_id, "w": worker_id, "now": now, "until": lease_until}
         if progress is not None:
             params["progress"] = max(0, min(100, int(progress)))
+        if ladder is not None:
+            extra += ", ladder = :ladder"
+            params["ladder"] = ladder
         changed = await self.db.execute(
             f"UPDATE transcoding_jobs SET heartbeat_at = :now, lease_expires_at = :until{extra} "
             "WHERE id = :id AND worker_id = :w AND status = 'processing'", params)
@@ -191,7 +207,7 @@ class TranscodingJobRepository(BaseRepository[TranscodingJob]):
         that ran to its end between two polls). Partial rows: the columns the relay needs, from the status
         index and the primary key."""
         return self._rows(await self.db.fetch_all(
-            "SELECT id, video_id, status, worker_id, progress, attempt, started_at, retry_of_id, run_after "
+            "SELECT id, video_id, status, worker_id, progress, attempt, started_at, retry_of_id, run_after, ladder "
             "FROM transcoding_jobs WHERE status IN ('queued', 'processing') OR id > :after ORDER BY id",
             {"after": after_id}))
 

@@ -80,6 +80,11 @@ class VideoRepository(BaseRepository[Video]):
         return await self.list({"status": status}, order_by="created_at DESC, id DESC",
                                limit=limit, offset=offset)
 
+    async def search_missing(self) -> list[Video]:
+        """Videos marked missing (their files were found gone; 0012), oldest first."""
+        rows = await self.db.fetch_all("SELECT * FROM videos WHERE missing_reason IS NOT NULL ORDER BY id")
+        return self._rows(rows)
+
     async def count_by_status(self) -> dict[str, int]:
         rows = await self.db.fetch_all("SELECT status, COUNT(*) AS n FROM videos GROUP BY status")
         return {r["status"]: int(r["n"]) for r in rows}
@@ -112,7 +117,9 @@ class VideoRepository(BaseRepository[Video]):
         if search.year is not None:
             clauses.append("year = :year")
             params["year"] = search.year
-        if search.status:
+        if search.status == "missing":  # a failed video whose files were found gone (0012)
+            clauses.append("missing_reason IS NOT NULL")
+        elif search.status:
             clauses.append("status = :status")
             params["status"] = search.status
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params

@@ -42,12 +42,18 @@ class Roles:
     http: bool = True  # the web server (and the server lock that goes with it)
     queue: bool = True  # the transcode queue
     ingest: bool = True  # the watch folders
-    schedules: bool = True  # periodic sweeps and the backup schedule
+    schedules: bool = True  # periodic sweeps and the backup schedule (one node of a cluster runs each)
+    label: str = "serve"  # what this process is, in its database connections' application_name
 
     @classmethod
-    def foreground(cls) -> Roles:
+    def foreground(cls, label: str = "cli") -> Roles:
         """The services alone: the command runs its own loop in the foreground (``worker``, the CLI)."""
-        return cls(http=False, queue=False, ingest=False, schedules=False)
+        return cls(http=False, queue=False, ingest=False, schedules=False, label=label)
+
+    @property
+    def needs_ffmpeg(self) -> bool:
+        """A web node that neither transcodes nor imports can run on a machine without ffmpeg."""
+        return self.queue or self.ingest or self.label != "serve"
 
 
 def loopback_host(host: str) -> str:
@@ -73,7 +79,8 @@ class Host:
         (an empty base URL for a host without HTTP). Raises StartupError with a one-line reason."""
         roles, server = self.roles, self.settings.server
         try:
-            self.services = await build_services(self.settings)
+            self.services = await build_services(self.settings, role=roles.label,
+                                                 need_ffmpeg=roles.needs_ffmpeg)
             if roles.http:
                 self._lock = hold_server_lock(self.settings).__enter__()
                 app = create_app(self.services)
@@ -87,7 +94,10 @@ class Host:
         if self.runner is None:
             return Connection("", self.services.local_admin_token)
         port = bound_port(self.runner)
-        log.info("kdrama-tui serving on http://%s:%d (database %s)", server.host, port, self.services.db.dialect)
+        off = [name for name, on in (("transcode", roles.queue), ("ingest", roles.ingest),
+                                     ("background jobs", roles.schedules)) if not on]
+        log.info("kdrama-tui serving on http://%s:%d (database %s, node %s%s)", server.host, port,
+                 self.services.db.dialect, self.settings.node_name, f"; no {', no '.join(off)}" if off else "")
         return Connection(f"http://{loopback_host(server.host)}:{port}", self.services.local_admin_token)
 
     async def _listen(self, app: web.Application) -> web.AppRunner:

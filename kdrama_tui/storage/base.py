@@ -77,10 +77,13 @@ class Storage(ABC):
     provider: str
 
     @abstractmethod
-    async def put_file(self, key: str, source: Path, *, move: bool = False) -> StoredObject:
+    async def put_file(self, key: str, source: Path, *, move: bool = False, sha256: str | None = None
+                       ) -> StoredObject:
         """Store a local file under ``key`` atomically (readers never see a partial object).
 
-        ``move`` lets a provider take the file instead of copying it (a rename on local disk).
+        ``move`` lets a provider take the file instead of copying it (a rename on local disk). ``sha256``
+        is the file's digest when the caller computed it as the file was written: a provider that would
+        read the file only to hash it (a local rename) may take it instead.
         """
 
     @abstractmethod

@@ -14,7 +14,7 @@ import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from kdrama_tui.fsutil import fsync_dir, temp_path_for
+from kdrama_tui.fsutil import atomic_write_stream, fsync_dir, temp_path_for
 from kdrama_tui.storage.base import InvalidKey, Storage, StoredObject, validate_key, validate_prefix
 
 _COPY_BUFFER = 8 * 1024 * 1024
@@ -60,15 +60,16 @@ class LocalStorage(Storage):
     def local_path(self, key: str) -> Path | None:
         return self.path_for(key)
 
-    async def put_file(self, key: str, source: Path, *, move: bool = False) -> StoredObject:
+    async def put_file(self, key: str, source: Path, *, move: bool = False, sha256: str | None = None
+                       ) -> StoredObject:
         target = self.path_for(key)
-        return await asyncio.to_thread(self._put_file, key, source, target, move)
+        return await asyncio.to_thread(self._put_file, key, source, target, move, sha256)
 
-    def _put_file(self, key: str, source: Path, target: Path, move: bool) -> StoredObject:
+    def _put_file(self, key: str, source: Path, target: Path, move: bool, known: str | None = None) -> StoredObject:
         target.parent.mkdir(parents=True, exist_ok=True)
         if move:
             try:
-                size, sha = _hash_file(source)
+                size, sha = (source.stat().st_size, known) if known else _hash_file(source)
                 os.replace(source, target)  # same filesystem: atomic, no copy
                 fsync_dir(target.parent)
                 return StoredObject(key, size, sha)
@@ -88,24 +89,8 @@ class LocalStorage(Storage):
         return StoredObject(key, size, sha)
 
     async def put_stream(self, key: str, chunks: AsyncIterator[bytes]) -> StoredObject:
-        target = self.path_for(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temp_path_for(target)
-        digest, size = hashlib.sha256(), 0
-        try:
-            with tmp.open("xb") as f:
-                async for block in chunks:
-                    digest.update(block)
-                    size += len(block)
-                    await asyncio.to_thread(f.write, block)
-                await asyncio.to_thread(f.flush)
-                await asyncio.to_thread(os.fsync, f.fileno())
-            os.replace(tmp, target)
-            fsync_dir(target.parent)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-        return StoredObject(key, size, digest.hexdigest())
+        size, sha256 = await atomic_write_stream(self.path_for(key), chunks)
+        return StoredObject(key, size, sha256)
 
     async def read(self, key: str, start: int = 0, end: int | None = None,
                    chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:

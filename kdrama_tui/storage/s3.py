@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import mimetypes
@@ -38,7 +37,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from kdrama_tui.fsutil import fsync_dir, temp_path_for
+from kdrama_tui.fsutil import atomic_write_stream
 from kdrama_tui.storage.base import (
     Storage,
     StorageAuthError,
@@ -225,8 +224,9 @@ class S3Storage(Storage):
             log.warning("could not abort multipart upload %s of %s: %s (a lifecycle rule cleans it up)",
                         upload_id, key, exc)
 
-    async def put_file(self, key: str, source: Path, *, move: bool = False) -> StoredObject:
-        validate_key(key)
+    async def put_file(self, key: str, source: Path, *, move: bool = False, sha256: str | None = None
+                       ) -> StoredObject:
+        validate_key(key)  # sha256 is not needed: the bytes are read (and hashed) to be sent anyway
         block = self.config.multipart_chunk_size
 
         async def blocks() -> AsyncIterator[bytes]:
@@ -278,19 +278,7 @@ class S3Storage(Storage):
                 body.close()
 
     async def get_to_file(self, key: str, destination: Path) -> None:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temp_path_for(destination)
-        try:
-            with tmp.open("xb") as f:
-                async for chunk in self.read(key, chunk_size=_FILE_BLOCK * 4):
-                    await asyncio.to_thread(f.write, chunk)
-                await asyncio.to_thread(f.flush)
-                await asyncio.to_thread(os.fsync, f.fileno())
-            os.replace(tmp, destination)
-            fsync_dir(destination.parent)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+        await atomic_write_stream(destination, self.read(key, chunk_size=_FILE_BLOCK * 4))
 
     async def _head(self, key: str) -> dict[str, Any]:
         validate_key(key)

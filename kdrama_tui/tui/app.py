@@ -8,6 +8,8 @@ dashboard never imports the server: it knows the host only through that protocol
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -36,9 +38,11 @@ from kdrama_tui.tui.screens.backups import BackupsScreen
 from kdrama_tui.tui.screens.base import RESYNC_EVENT
 from kdrama_tui.tui.screens.comments import CommentsScreen
 from kdrama_tui.tui.screens.dashboard import DashboardScreen
+from kdrama_tui.tui.screens.help import HelpScreen
 from kdrama_tui.tui.screens.jobs import JobsScreen
 from kdrama_tui.tui.screens.login import Credentials, LoginScreen
 from kdrama_tui.tui.screens.logs import LogsScreen
+from kdrama_tui.tui.screens.quit import DETACH, STOP, QuitModal, detach_command
 from kdrama_tui.tui.screens.settings import SettingsScreen
 from kdrama_tui.tui.screens.startup import StartupScreen
 from kdrama_tui.tui.screens.uploads import UploadsScreen
@@ -56,6 +60,17 @@ SECTION_SCREENS: dict[str, type[Screen[Any]]] = {
     "logs": LogsScreen, "settings": SettingsScreen,
 }
 
+
+
+def section_bindings(screen: Screen[Any]) -> list[Binding]:
+    """A section's own actions (one per action, in its order), not its widgets' cursor keys."""
+    seen: set[str] = set()
+    found = []
+    for binding in screen.BINDINGS:
+        if isinstance(binding, Binding) and binding.description and binding.action not in seen:
+            seen.add(binding.action)
+            found.append(binding)
+    return found
 
 
 class Reachable(Protocol):
@@ -81,6 +96,7 @@ class KdramaApp(App[None]):
         *(Binding(key, f"section('{mode}')", SECTION_TITLES[mode], show=False)
           for mode, key, _ in SECTIONS if mode in SECTION_SCREENS),
         Binding("q", "quit", "Quit"),
+        Binding("question_mark,f1", "help", "Help", key_display="?", show=False),  # 80 columns: no room
     ]
 
     def __init__(self, client: AdminClient | None = None, *, system: LocalSystem | None = None,
@@ -223,24 +239,36 @@ class KdramaApp(App[None]):
         if self.connected and self.current_mode != mode:
             self.switch_mode(mode)
 
+    def action_help(self) -> None:
+        """The current section's help: its summary, its keys (from its own bindings), its columns."""
+        screen = self.screen
+        if isinstance(screen, HelpScreen) or not self.connected:
+            return
+        keys = [(self.keys_of(b), b.description) for b in section_bindings(screen)]
+        mode = self.current_mode
+        self.push_screen(HelpScreen(mode, SECTION_TITLES.get(mode, mode), keys))
+
+    def keys_of(self, binding: Binding) -> str:
+        """"d / delete" for a binding of several keys."""
+        return " / ".join(self.get_key_display(dataclasses.replace(binding, key=key, key_display=None))
+                          for key in binding.key.split(","))
+
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        """The product's actions: help, sections, the section's own keys; never the widgets' cursor moves."""
+        yield SystemCommand("Quit", "Quit kdrama-tui (all in one: asks first, the server stops too)",
+                            self.action_quit)
         if not self.connected:
             return
+        yield SystemCommand("Help", "Keys and columns of this section (key ? or F1)", self.action_help)
+        yield SystemCommand("Theme", "Change the colours", self.action_change_theme)
         for mode, key, _ in SECTIONS:
             if mode not in self.MODES:
                 continue
             yield SystemCommand(f"Go to {SECTION_TITLES[mode]}", f"Show the {SECTION_TITLES[mode]} section "
                                 f"(key {key})", partial(self.action_section, mode))
-        seen = set()
-        for key, active in screen.active_bindings.items():
-            binding = active.binding
-            if active.node is self or not binding.description or binding.action in seen:
-                continue
-            seen.add(binding.action)
+        for binding in section_bindings(screen):
             yield SystemCommand(binding.description, f"{SECTION_TITLES.get(self.current_mode, '')}: "
-                                f"key {binding.key_display or key}",
-                                partial(self.run_action, binding.action, active.node))
+                                f"key {self.keys_of(binding)}", partial(self.run_action, binding.action, screen))
 
     # ---- failures ----------------------------------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -271,6 +299,41 @@ class KdramaApp(App[None]):
         self.exit()
 
     # ---- shutting down -----------------------------------------------------------------------------
+    async def action_quit(self) -> None:
+        """Attached to a server elsewhere, quit at once; all in one, ask first: the server stops too."""
+        if self.system is None or not self.connected:
+            self.exit()
+        elif not isinstance(self.screen, QuitModal):
+            self.ask_quit()
+
+    @work(exclusive=True, group="quit", description="Read what quitting would stop", exit_on_error=False)
+    async def ask_quit(self) -> None:
+        stats: dict[str, Any] | None = None
+        if self.client is not None:
+            with contextlib.suppress(ApiError):
+                stats = await self.client.request("GET", "/api/admin/stats", time_limit=3.0)
+        if isinstance(self.screen, QuitModal):
+            return
+        command = detach_command()
+
+        def answered(answer: str | None) -> None:
+            if answer == STOP:
+                self.exit()
+            elif answer == DETACH and command is not None:
+                self.detach(command)
+
+        self.push_screen(QuitModal(stats, can_detach=command is not None), answered)
+
+    @work(group="quit", description="Detach the terminal", exit_on_error=False)
+    async def detach(self, command: list[str]) -> None:
+        process = await asyncio.create_subprocess_exec(*command, stdin=asyncio.subprocess.DEVNULL,
+                                                       stdout=asyncio.subprocess.DEVNULL,
+                                                       stderr=asyncio.subprocess.PIPE)
+        _, stderr = await process.communicate()
+        if process.returncode != 0:
+            self.notify(f"could not detach: {stderr.decode(errors='replace').strip() or process.returncode}",
+                        severity="error", markup=False)
+
     async def on_unmount(self) -> None:
         self.workers.cancel_group(self, "events")
         if self.client is not None:

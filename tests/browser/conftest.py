@@ -23,7 +23,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        # Sound needs a click, as in a real Chrome on a site the viewer has not used yet: the pages must
+        # play anyway (muted, with an unmute button).
+        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium",
+                                                   args=[*CHROMIUM_ARGS, "--autoplay-policy=user-gesture-required"])
         try:
             yield browser
         finally:

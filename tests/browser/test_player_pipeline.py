@@ -71,7 +71,7 @@ async def test_pipeline_video_plays_with_korean_and_english_subtitles(
     origin = str(pipeline_client.make_url("/")).rstrip("/")
     await page.goto(f"{origin}/watch/{accepted.video.id}")
     await wait_for(page, "document.getElementById('quality').options.length === 3")  # Auto + 180p + 144p
-    await page.click("#play")
+    # it starts on arrival (no click)
     await wait_for(page, "document.getElementById('video').currentTime > 3", timeout=30_000)
     tracks = await page.evaluate(
         "() => Array.from(document.getElementById('video').textTracks).map(t => t.language)")

@@ -89,3 +89,59 @@ async def test_cloud_backup_without_configuration_fails_cleanly(setup: Any) -> N
     assert done["type"] == "backup.failed" and "encryption_key is not set" in done["error"]
     bad = await http.post("/api/admin/backups", json={"cloud": "yes"}, headers=headers)
     assert bad.status == 400
+
+
+async def test_restore_reconciles_videos_deleted_after_the_backup(setup: Any) -> None:
+    """A backup holds no media: a video deleted after it comes back re-queued when its original is still
+    stored, else missing (out of the catalog), never ready with files that answer 404."""
+    from kdrama_tui.storage import keys
+    from tests.support.library import original_key, ready_video
+
+    svc, http, headers, restarts = setup
+    admin = await repos_of(svc.db).users.find_by_username("root")
+    assert admin is not None
+    kept = await ready_video(svc, admin.id, "Goblin")
+    gone = await ready_video(svc, admin.id, "Signal")
+    stays = await ready_video(svc, admin.id, "Kingdom")
+    done = await _finished(svc, http, headers)
+    assert done["type"] == "backup.finished", done
+
+    # After the backup: Signal is deleted (files, original and rows); Goblin's renditions are lost, its
+    # original stays (e.g. kept elsewhere and put back).
+    original = await original_key(svc, kept.id)
+    answer = await http.delete(f"/api/videos/{gone.id}", headers=headers)
+    assert answer.status == 204, await answer.text()
+    await svc.storage.delete_prefix(keys.video_folder(kept.id))
+    assert await svc.storage.exists(original)
+
+    answer = await http.post("/api/admin/backups/restore", json={"name": done["name"]}, headers=headers)
+    body = await answer.json()
+    assert answer.status == 200, body
+    assert body["holds"]["holds"][0] == "database" and body["holds"]["not"].startswith("media files")
+    reconciled = body["reconciled"]
+    assert [r["video_id"] for r in reconciled["requeued"]] == [kept.id]
+    assert [r["video_id"] for r in reconciled["missing"]] == [gone.id]
+    assert reconciled["checked"] == 3
+    await asyncio.sleep(0.8)
+    assert restarts == [True]
+
+    fresh = await open_database(svc.settings.database_url)  # what the restarted server will see
+    try:
+        repos = repos_of(fresh)
+        back = await repos.videos.get(kept.id)
+        assert back.status == "processing" and back.missing_reason is None
+        job = await repos.jobs.active_for_video(kept.id)
+        assert job is not None and job.status == "queued"
+        missing = await repos.videos.get(gone.id)
+        assert missing.status == "failed" and "original is gone too" in (missing.missing_reason or "")
+        assert (await repos.videos.get(stays.id)).status == "ready"
+        ready = {v.id for v in await repos.videos.find_by_status("ready")}
+        assert ready == {stays.id}
+    finally:
+        await fresh.close()
+
+    listed = await (await http.get("/api/admin/backups", headers=headers)).json()
+    assert listed["last_restore"]["restored"] == done["name"]
+    assert listed["last_restore"]["reconciled"]["summary"] == (
+        "3 ready videos checked, 1 re-queued (files missing, original kept), 1 missing (files and original gone)")
+    assert listed["holds"]["holds"] == ["database", "master key", "configuration (secrets masked)"]

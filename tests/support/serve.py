@@ -34,11 +34,12 @@ class ServeProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self, **extra_env: str) -> None:
-        """Start it and wait until /healthz answers (fails with the log's tail if it exits first)."""
+    async def start(self, *args: str, **extra_env: str) -> None:
+        """Start it (``args`` after ``serve``, e.g. ``--no-transcode``) and wait until /healthz answers (fails
+        with the log's tail if it exits first)."""
         env = process_env(self.settings, KDRAMA_SERVER_PORT=str(self.port), **extra_env)
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "kdrama_tui", "serve"], env=env, cwd=ROOT,
+            self.proc = subprocess.Popen([sys.executable, "-m", "kdrama_tui", "serve", *args], env=env, cwd=ROOT,
                                          stdout=log, stderr=log)
         async with aiohttp.ClientSession() as http:
             for _ in range(600):

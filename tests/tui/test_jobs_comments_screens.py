@@ -21,7 +21,13 @@ async def _queue(served: Served) -> tuple[Any, Any, Any]:
                                         "checksum": "0" * 64})
         videos.append(video)
     running = await repos.jobs.create({"video_id": videos[0].id, "status": "processing", "provider": "local_server",
-                                       "progress": 10})
+                                       "progress": 10, "ladder": {
+                                           "path": "copy", "reason": "H.264 High 4 1920x1080 ...",
+                                           "encoder": "libx264", "renditions": [
+                                               {"name": "720p", "width": 1280, "height": 720, "source": "encoded",
+                                                "progress": 10, "ready": False},
+                                               {"name": "1080p", "width": 1920, "height": 1080, "source": "copy",
+                                                "progress": 100, "ready": True}]}})
     queued = await repos.jobs.create({"video_id": videos[1].id, "status": "queued", "provider": "local_server",
                                       "priority": 5})
     failed = await repos.jobs.create({"video_id": videos[2].id, "status": "failed", "provider": "local_server",
@@ -51,6 +57,17 @@ async def test_jobs_priority_cancel_retry_and_errors(served: Served, dashboard: 
 
         served.svc.events.publish("job.progress", job_id=running.id, video_id=running.video_id, progress=55)
         await wait_until(pilot, lambda: table_rows(pilot.app, "#jobs")[0][4].endswith("55%"), what="live progress")
+
+        # Per rendition: the copied one plays already, the encoded one shows its progress, live.
+        await select_row(pilot, "#jobs", str(running.id))
+        detail = str(pilot.app.screen.query_one("#job-text", Static).render())
+        assert "path: source copy (H.264 High 4 1920x1080 ...)" in detail and "encoder: libx264" in detail
+        assert "1080p 1920x1080 copied   playable" in detail and "720p 1280x720 encoded" in detail
+        served.svc.events.publish("job.ladder", job_id=running.id, video_id=running.video_id, path="copy",
+                                  reason="H.264 High 4 1920x1080 ...", encoder="libx264",
+                                  renditions_ready=["1080p"], renditions_progress={"720p": 64})
+        await wait_until(pilot, lambda: "64%" in str(pilot.app.screen.query_one("#job-text", Static).render()),
+                         what="live rendition progress")
 
         await select_row(pilot, "#jobs", str(queued.id))
         await pilot.press("x", "y")

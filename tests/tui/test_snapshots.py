@@ -79,3 +79,29 @@ async def _new_user_form(pilot: Pilot[Any]) -> None:
 
 def test_new_user_form_fits_80x24(snap_compare: Any, app: Any) -> None:
     assert snap_compare(app, terminal_size=(80, 24), run_before=open_section("5", "users", _new_user_form))
+
+
+async def _quit_dialog(pilot: Pilot[Any]) -> None:
+    from kdrama_tui.tui.screens.quit import QuitModal
+
+    await pilot.press("q")
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, QuitModal), what="quit dialog")
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_quit_dialog(snap_compare: Any, app: Any, size: tuple[int, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TMUX", raising=False)  # the same dialog whether the tests run inside tmux or not
+    monkeypatch.delenv("STY", raising=False)
+    assert snap_compare(app, terminal_size=size, run_before=open_section(None, "dashboard", _quit_dialog))
+
+
+async def _help(pilot: Pilot[Any]) -> None:
+    from kdrama_tui.tui.screens.help import HelpScreen
+
+    await pilot.press("question_mark")
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen), what="help screen")
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_help_screen(snap_compare: Any, app: Any, size: tuple[int, int]) -> None:
+    assert snap_compare(app, terminal_size=size, run_before=open_section("2", "videos", _help))

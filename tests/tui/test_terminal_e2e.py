@@ -70,8 +70,36 @@ def test_all_in_one_issue_a_key_through_the_ui_and_quit(tmp_path: Path, tmux: Tm
     tmux.wait_for("e2e")  # the new key is listed (by prefix)
     assert key not in tmux.capture()
     tmux.send("q")
+    tmux.wait_for("Quit and stop serving")
+    tmux.send("q")  # q q: quit and stop serving
     assert tmux.exit_code() == 0
     assert port_closed(port)  # the server went with the process
+
+
+def test_all_in_one_q_asks_and_serves_until_confirmed(tmp_path: Path, tmux: Tmux) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    tmux.start([sys.executable, "-m", "kdrama_tui"], subprocess_env(tmp_path / "data", port), REPO_ROOT)
+    tmux.wait_for(url)
+    tmux.send("q")
+    screen = tmux.wait_for("Quit and stop serving (q)")
+    assert "0 viewers watching, 0 uploads and 0 transcodes in progress." in screen
+    wait_http(f"{url}/healthz", timeout=2)  # the dialog is up and the server still answers
+    tmux.send("Escape")  # cancel
+    tmux.wait_for("Recent events")
+    assert "Quit and stop serving" not in tmux.capture()
+    wait_http(f"{url}/healthz", timeout=2)
+    tmux.send("q")
+    tmux.wait_for("Quit and stop serving (q)")
+    wait_http(f"{url}/healthz", timeout=2)
+    tmux.send("Enter")  # enter on the default button (cancel) keeps serving too
+    tmux.wait_for("Recent events")
+    wait_http(f"{url}/healthz", timeout=2)
+    tmux.send("q")
+    tmux.wait_for("Quit and stop serving (q)")
+    tmux.send("q")
+    assert tmux.exit_code() == 0
+    assert port_closed(port)
 
 
 def test_all_in_one_stops_cleanly_on_sigterm_and_sighup(tmp_path: Path) -> None:
@@ -194,6 +222,8 @@ def test_all_in_one_restore_restarts_on_the_restored_database(tmp_path: Path, tm
     with urllib.request.urlopen(users, timeout=5) as response:  # noqa: S310
         names = [u["username"] for u in json.loads(response.read())["items"]]
     assert names == ["boss"]  # "later" came after the backup
+    tmux.send("q")
+    tmux.wait_for("Quit and stop serving")
     tmux.send("q")
     assert tmux.exit_code() == 0
     assert port_closed(port)

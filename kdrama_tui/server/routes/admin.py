@@ -52,9 +52,12 @@ def _address(request: web.Request) -> str:
 # ---- dashboard --------------------------------------------------------------------------------------
 @describe(**_ADMIN)
 async def get_stats(request: web.Request) -> web.Response:
-    """Dashboard figures: videos by status, uploads, transcodes, queue, disk, views, uptime.
+    """Dashboard figures: videos by status, uploads, transcodes, queue, disk, views, uptime, viewers now.
 
-    ``views.per_day`` covers the last 14 UTC days, oldest first, for a sparkline.
+    ``views.per_day`` covers the last 14 UTC days, oldest first, for a sparkline. ``viewers.active`` counts
+    the addresses that fetched a video's HLS files in the last ``viewers.window_seconds`` (per video in
+    ``viewers.by_video``). ``cluster`` names this node, every kdrama-tui process connected to a PostgreSQL
+    database (role, node, pid) and the node running each singleton job (backups, sweeps).
     """
     await require_admin(request)
     return web.json_response(await services(request).admin.stats(_address(request)))
@@ -198,7 +201,8 @@ async def list_comments(request: web.Request) -> web.Response:
 # ---- backups ----------------------------------------------------------------------------------------
 @describe(**_ADMIN)
 async def list_backups(request: web.Request) -> web.Response:
-    """Backups, newest first (local, and cloud when configured), whether one is running, the schedule."""
+    """Backups, newest first (local, and cloud when configured), whether one is running, the schedule, what a
+    backup holds, the last restore's report and the start-up check of the media (``media_check``)."""
     await require_admin(request)
     return web.json_response(await services(request).admin.list_backups())
 
@@ -220,7 +224,9 @@ async def restore_backup(request: web.Request) -> web.Response:
     """Restore a listed backup (``{"name"}``) over this server's database, then restart the server.
 
     The backup is fetched, decrypted and verified before anything changes; the replaced database is kept
-    as a ``kdrama-prerestore-…`` backup. The answer comes before the restart (``"restarting"``).
+    as a ``kdrama-prerestore-…`` backup. The answer comes before the restart (``"restarting"``). A backup
+    holds the database, master key and configuration, not media (``holds``): ``reconciled`` reports the ready
+    videos whose files are gone, re-queued from their original or marked missing (status filter ``missing``).
     """
     await require_admin(request)
     data = await read_json(request)

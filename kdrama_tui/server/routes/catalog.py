@@ -18,7 +18,7 @@ _VIDEO_QUERY = [
         ("genre", "string", "exact genre (case-insensitive)"),
         ("year", "integer", "release year"),
         ("actor", "string", "part of an actor's name"),
-        ("status", "string", "uploading, processing, ready or failed"),
+        ("status", "string", "uploading, processing, ready, failed or missing (failed: files gone)"),
         ("page", "integer", "1-based page number"),
         ("per_page", "integer", "1-100, default 24"),
         ("group", "string", "series: each series is one item {\"kind\": \"series\", ...as in GET /api/series} "

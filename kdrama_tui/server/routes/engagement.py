@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
-from kdrama_tui.errors import TooLarge, Unauthorized, ValidationError
+from kdrama_tui.errors import Unauthorized
 from kdrama_tui.server.auth import principal, require_admin
 from kdrama_tui.server.client_address import client_ip
 from kdrama_tui.server.keys import services
@@ -38,15 +36,7 @@ async def record_view(request: web.Request) -> web.Response:
     """
     svc = services(request)
     video_id = path_id(request)
-    body = await request.content.read(_BEACON_MAX_BYTES + 1)
-    if len(body) > _BEACON_MAX_BYTES:
-        raise TooLarge("beacon body too large")
-    try:
-        data = json.loads(body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ValidationError("body must be JSON: {\"watch_duration\": seconds}", code="invalid_json") from None
-    if not isinstance(data, dict):
-        raise ValidationError("body must be a JSON object", code="invalid_json")
+    data = await read_json(request, max_bytes=_BEACON_MAX_BYTES)  # {"watch_duration": seconds}
     found = await _optional_principal(request)
     await svc.analytics.record(video_id, data.get("watch_duration", 0), ip=client_ip(request),
                                user_agent=request.headers.get("User-Agent"),

@@ -15,17 +15,11 @@ from aiohttp import web
 
 from kdrama_tui.config import StreamingSettings
 from kdrama_tui.errors import DomainError, NotFound
+from kdrama_tui.server.client_address import client_ip
 from kdrama_tui.server.http import any_origin_cors, cors_headers
 from kdrama_tui.server.keys import services
 from kdrama_tui.server.middleware import domain_error_response
-from kdrama_tui.services.playback.service import (
-    CachedText,
-    VideoAccess,
-    clean_hls_path,
-    content_type,
-    is_rewritten_text,
-    is_segment,
-)
+from kdrama_tui.services.playback.files import CachedText, VideoAccess, content_type, is_rewritten_text, is_segment
 from kdrama_tui.storage import Storage
 
 _FIXED = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
@@ -33,12 +27,19 @@ OTHER_MAX_AGE = 3600  # subtitles and images: may be replaced (a new subtitle up
 
 
 def _cache_control(settings: StreamingSettings, access: VideoAccess, path: str) -> str:
-    scope = "public" if access.is_public else "private"
+    """Browsers keep media for max-age; shared caches (a CDN edge, a proxy cache) at most ``cdn_max_age``
+    (``s-maxage``), so an edge stops serving a video made private or deleted within that time. Private
+    media say ``private``: no shared cache ever stores them."""
     if is_rewritten_text(path):
-        return f"{scope}, max-age={settings.playlist_max_age}"
-    if is_segment(path):
-        return f"{scope}, max-age={settings.segment_max_age}, immutable"
-    return f"{scope}, max-age={OTHER_MAX_AGE}"
+        max_age, extra = settings.playlist_max_age, ""
+    elif is_segment(path):
+        max_age, extra = settings.segment_max_age, ", immutable"
+    else:
+        max_age, extra = OTHER_MAX_AGE, ""
+    if not access.is_public:
+        return f"private, max-age={max_age}{extra}"
+    shared = f", s-maxage={settings.cdn_max_age}" if settings.cdn_max_age < max_age else ""
+    return f"public, max-age={max_age}{shared}{extra}"
 
 
 def _video_id(request: web.Request) -> int:
@@ -59,7 +60,10 @@ async def hls_file(request: web.Request) -> web.StreamResponse:
         token = request.query.get("token") if request.query_string else None
         # The hot path, without a single await: a cached playlist of a cached video.
         response = _cached_text(request, video_id, raw, token)
-        return response if response is not None else await _serve(request, video_id, raw, token)
+        if response is None:
+            response = await _serve(request, video_id, raw, token)
+        services(request).playback.audience.seen(client_ip(request), video_id)  # only files it was allowed
+        return response
     except DomainError as exc:
         response = domain_error_response(exc)
         response.headers.update(cors_headers(request))
@@ -81,34 +85,25 @@ def _cached_text(request: web.Request, video_id: int, path: str, token: str | No
 
 async def _serve(request: web.Request, video_id: int, raw: str, token: str | None) -> web.StreamResponse:
     svc = services(request)
-    path = clean_hls_path(raw)
-    if path is None:
-        raise NotFound("not found")
-    access = await svc.playback.authorize(video_id, token)
-    try:
-        return await _deliver(request, access, path, token)
-    except NotFound:
-        moved = await svc.playback.moved(access)  # e.g. `storage migrate` ran in another process
-        if moved is None:
-            raise
-        return await _deliver(request, await svc.playback.authorize(video_id, token), path, token)
-
-
-async def _deliver(request: web.Request, access: VideoAccess, path: str, token: str | None) -> web.StreamResponse:
-    svc = services(request)
-    if is_rewritten_text(path):
-        return _text_response(request, access, path, await svc.playback.text(access, path), token)
+    found = await svc.playback.locate(video_id, raw, token)
+    access, path = found.access, found.path
+    if found.text is not None:
+        return _text_response(request, access, path, found.text, token)
     headers = {**cors_headers(request), "Content-Type": content_type(path),
                "Cache-Control": _cache_control(svc.settings.streaming, access, path), **_FIXED}
-    local = svc.playback.local_file(access, path)
-    if local is not None:
+    if found.local is not None:
         streaming = svc.settings.streaming
         if streaming.x_accel_redirect:
             # nginx sends the file itself (sendfile, ranges, ETag) from its internal location.
             headers["X-Accel-Redirect"] = streaming.x_accel_prefix + quote(access.prefix + path)
             return web.Response(status=200, headers=headers)
-        return web.FileResponse(local, chunk_size=256 * 1024, headers=headers)
-    return await _serve_remote(request, svc.playback.storage(access), access.prefix + path, headers)
+        return web.FileResponse(found.local, chunk_size=256 * 1024, headers=headers)
+    if found.redirect is not None:
+        keep = {k: v for k, v in headers.items() if k.startswith("Access-Control") or k == "Referrer-Policy"}
+        keep["Cache-Control"] = f"private, max-age={max(0, svc.settings.storage.presign_seconds // 2)}"
+        raise web.HTTPFound(found.redirect, headers=keep)
+    assert found.storage is not None
+    return await _serve_remote(request, found.storage, access.prefix + path, found.size, headers)
 
 
 def _text_response(request: web.Request, access: VideoAccess, path: str, cached: CachedText,
@@ -133,20 +128,9 @@ def _text_response(request: web.Request, access: VideoAccess, path: str, cached:
     return web.Response(body=rendered.body, headers=headers)
 
 
-async def _serve_remote(request: web.Request, storage: Storage, key: str,
+async def _serve_remote(request: web.Request, storage: Storage, key: str, size: int,
                         headers: dict[str, str]) -> web.StreamResponse:
-    """Files on S3: a redirect to a presigned URL, or streamed through with byte ranges."""
-    settings = services(request).settings.storage
-    if settings.delivery == "presigned":
-        url = await storage.url(key, settings.presign_seconds)
-        if url:
-            keep = {k: v for k, v in headers.items() if k.startswith("Access-Control") or k == "Referrer-Policy"}
-            keep["Cache-Control"] = f"private, max-age={max(0, settings.presign_seconds // 2)}"
-            raise web.HTTPFound(url, headers=keep)
-    try:
-        size = await storage.size(key)
-    except (FileNotFoundError, KeyError):
-        raise NotFound("not found") from None
+    """An object on S3 streamed through, with byte ranges."""
     etag = hashlib.blake2s(f"{key}:{size}".encode(), digest_size=8).hexdigest()
     if any(e.value == etag for e in (request.if_none_match or ())):
         response = web.Response(status=304, headers={k: v for k, v in headers.items() if k != "Content-Type"})

@@ -1,4 +1,5 @@
-"""Viewer pages: the catalog grid at ``/`` and the player at ``/watch/{id}``, server-rendered.
+"""Viewer pages: the catalog grid at ``/`` (a series is one card), ``/series/{id}`` and the player at
+``/watch/{id}``, server-rendered. What a viewer has watched lives in their browser (static/watchstate.js).
 
 Templates autoescape everything (titles, descriptions and comments are user text); the player's
 settings go to the page as JSON in a non-executed script element. hls.js is served from this origin,
@@ -15,9 +16,11 @@ import jinja2
 from aiohttp import web
 
 from kdrama_tui.errors import DomainError, ValidationError
+from kdrama_tui.models import Video
 from kdrama_tui.server.keys import services
 from kdrama_tui.server.requests import int_param
 from kdrama_tui.services.catalog.service import ANONYMOUS
+from kdrama_tui.services.container import Services
 
 HERE = Path(__file__).resolve().parent.parent  # server/: static/ and templates/ sit beside routes/
 STATIC_DIR = HERE / "static"
@@ -69,8 +72,8 @@ async def catalog_page(request: web.Request) -> web.Response:
         page = int_param(query.get("page"), "page", 1, 1, 100_000)
     except ValidationError:
         year, page = None, 1
-    result = await svc.catalog.search(ANONYMOUS, q=q or None, genre=genre or None, year=year, page=page,
-                                      per_page=24)
+    result = await svc.series.catalog_page(ANONYMOUS, q=q or None, genre=genre or None, year=year, page=page,
+                                           per_page=24)
     facets = await svc.catalog.facets(ANONYMOUS)
 
     def page_url(number: int) -> str:
@@ -108,16 +111,41 @@ async def watch_page(request: web.Request) -> web.Response:
     if video is None:
         return message(404, "missing", "Not found", "There is no such video.")
     urls = svc.playback.urls(access, token=token)  # the viewer's own link, not a new token
+    series = await _series_of(svc, video)
     comments = await svc.comments.list(video_id, ANONYMOUS, token=token, limit=100)
     config = {
         "videoId": video_id, "hlsUrl": urls["hls_url"], "subtitles": urls["subtitles"],
         "thumbnailsVtt": urls["thumbnails_vtt_url"], "duration": access.duration_seconds,
-        "viewsUrl": f"/api/videos/{video_id}/views",
+        "viewsUrl": f"/api/videos/{video_id}/views", "seriesId": video.series_id if series else None,
+        "segments": await svc.series.segments(video_id), "series": series,
         "commentsUrl": f"/api/videos/{video_id}/comments" + (f"?token={token}" if token else ""),
     }
-    return render("watch.html", video=video, playback=urls, comments=comments, config=config,
+    return render("watch.html", video=video, playback=urls, comments=comments, config=config, series=series,
                   comment_max_length=svc.settings.streaming.comment_max_length,
                   headers={"Cache-Control": "private, no-store" if token else "no-cache"})
+
+
+async def _series_of(svc: Services, video: Video) -> dict[str, Any] | None:
+    """The series of an episode as the series page shows it (its public, ready episodes), or None."""
+    if video.series_id is None:
+        return None
+    try:
+        return await svc.series.detail(video.series_id, ANONYMOUS)
+    except DomainError:
+        return None
+
+
+async def series_page(request: web.Request) -> web.Response:
+    """A series: poster, names, synopsis, and its seasons' episodes (watched marks come from the browser)."""
+    svc = services(request)
+    raw = request.match_info["id"]
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        return message(404, "missing", "Not found", "There is no such series.")
+    try:
+        series = await svc.series.detail(int(raw), ANONYMOUS)
+    except DomainError:
+        return message(404, "missing", "Not found", "There is no such series.")
+    return render("series.html", series=series, headers={"Cache-Control": "no-cache"})
 
 
 async def hlsjs_missing(request: web.Request) -> web.Response:
@@ -129,6 +157,7 @@ async def hlsjs_missing(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     app.router.add_get("/", catalog_page)
     app.router.add_get("/watch/{id}", watch_page)
+    app.router.add_get("/series/{id}", series_page)
     if HLSJS_DIR.is_dir():
         app.router.add_static("/static/vendor/hls.js/", HLSJS_DIR)
     else:

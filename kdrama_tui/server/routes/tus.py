@@ -15,15 +15,15 @@ from aiohttp import web
 
 from kdrama_tui.errors import DomainError
 from kdrama_tui.models import Upload
+from kdrama_tui.server import tus_headers as tus
 from kdrama_tui.server.auth import require_user
 from kdrama_tui.server.keys import services
 from kdrama_tui.server.middleware import domain_error_response, error_response
 from kdrama_tui.server.openapi import describe
 from kdrama_tui.server.shield import run_to_end
-from kdrama_tui.services.uploads import tus
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_REASONS = {460: "Checksum Mismatch"}
+CHECKSUM_MISMATCH = 460
 
 
 def _tus_headers() -> dict[str, str]:
@@ -32,17 +32,22 @@ def _tus_headers() -> dict[str, str]:
 
 def tus_endpoint(handler: Handler) -> Handler:
     """Check ``Tus-Resumable`` (412 otherwise) and put the tus and CORS headers on every answer, errors
-    included (a browser client can only read an error whose response carries them)."""
+    included (a browser client can only read an error whose response carries them).
+
+    ``X-HTTP-Method-Override``, whenever present, is the request's method (tus 1.0), whatever method
+    carried it: the request goes to the operation it names.
+    """
 
     @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:
-        if request.method != "OPTIONS" and request.headers.get("Tus-Resumable") != tus.TUS_VERSION:
+        method = effective_method(request)
+        if method != "OPTIONS" and request.headers.get("Tus-Resumable") != tus.TUS_VERSION:
             response: web.StreamResponse = error_response(
                 412, "unsupported_tus_version", f"this server speaks tus {tus.TUS_VERSION} (send Tus-Resumable)")
             response.headers["Tus-Version"] = tus.TUS_VERSION
         else:
             try:
-                response = await handler(request)
+                response = await (handler if method == request.method else _operation(request, method))(request)
             except DomainError as exc:
                 response = _error(exc)
         response.headers.update(_tus_headers())
@@ -50,6 +55,23 @@ def tus_endpoint(handler: Handler) -> Handler:
         return response
 
     return wrapped
+
+
+def effective_method(request: web.Request) -> str:
+    override = request.headers.get("X-HTTP-Method-Override")
+    return override.strip().upper() if override is not None and override.strip() else request.method
+
+
+def _operation(request: web.Request, method: str) -> Handler:
+    """The handler (without the wrapper) for ``method`` on the requested resource; 405 if it has none."""
+    on_upload = "token" in request.match_info
+    operations: dict[str, Handler] = ({"HEAD": _head, "PATCH": _patch, "DELETE": _delete, "OPTIONS": _options}
+                                      if on_upload else {"POST": _create, "OPTIONS": _options})
+    if method not in operations:
+        allowed = ", ".join(operations)
+        raise DomainError(f"{method[:20]} is not a tus operation on this URL (allowed: {allowed})",
+                          code="method_not_allowed", status=405)
+    return operations[method]
 
 
 def _cors(request: web.Request) -> dict[str, str]:
@@ -60,8 +82,8 @@ def _cors(request: web.Request) -> dict[str, str]:
 
 def _error(exc: DomainError) -> web.Response:
     response = domain_error_response(exc)
-    if exc.status in _REASONS:
-        response.set_status(exc.status, _REASONS[exc.status])
+    if exc.code == "checksum_mismatch":  # tus's own status for it (the checksum extension)
+        response.set_status(CHECKSUM_MISMATCH, "Checksum Mismatch")
     if "offset" in exc.details:
         response.headers["Upload-Offset"] = str(exc.details["offset"])
     return response
@@ -83,6 +105,10 @@ def _upload_headers(request: web.Request, upload: Upload) -> dict[str, str]:
 @tus_endpoint
 async def options(request: web.Request) -> web.Response:
     """tus discovery (version, extensions, maximum size, checksum algorithms) and CORS preflight."""
+    return await _options(request)
+
+
+async def _options(request: web.Request) -> web.Response:
     limits = services(request).settings.uploads
     return web.Response(status=204, headers={
         "Tus-Version": tus.TUS_VERSION, "Tus-Extension": ",".join(tus.EXTENSIONS),
@@ -100,19 +126,26 @@ async def create(request: web.Request) -> web.Response:
     keys: filename, title, description, year, genre, actors, is_public, and optionally sha256 of the whole
     file. A body with ``Content-Type: application/offset+octet-stream`` is the first PATCH.
     """
+    return await _create(request)
+
+
+async def _create(request: web.Request) -> web.Response:
     caller = await require_user(request)
     deferred = tus.parse_defer_length(request.headers)
     length = None if deferred else tus.parse_integer_header(request.headers.get("Upload-Length"), "Upload-Length")
-    fields = tus.creation_fields(tus.parse_metadata(request.headers.get("Upload-Metadata")))
+    raw_metadata = request.headers.get("Upload-Metadata")
+    fields = tus.creation_fields(tus.parse_metadata(raw_metadata))
     checksum = tus.parse_checksum(request.headers.get("Upload-Checksum"))
     uploads = services(request).uploads
-    upload = await uploads.create(caller.user, total_size=length, protocol="tus", **fields)
+    upload = await uploads.create(caller.user, total_size=length, protocol="tus",
+                                  tus_metadata=(raw_metadata or "").strip(), **fields)
     location = f"/api/tus/{upload.token}"
     if request.content_type == tus.OFFSET_CONTENT_TYPE and request.body_exists:
         try:
             upload = await run_to_end(uploads.append(
                 caller.user, upload.token, offset=0, body=request.content.iter_any(),
-                content_length=request.content_length, checksum=checksum))
+                content_length=request.content_length, checksum=checksum,
+                stop=functools.partial(_drop_connection, request)))
         except DomainError as exc:  # the upload exists; tell the client where, so it can resume
             response = _error(exc)
             response.headers["Location"] = location
@@ -123,12 +156,21 @@ async def create(request: web.Request) -> web.Response:
 
 @tus_endpoint
 async def head(request: web.Request) -> web.Response:
-    """tus offset: how many bytes the server has, so the client resumes from there."""
+    """tus offset: how many bytes the server has, so the client resumes from there.
+
+    ``Upload-Metadata`` is the header exactly as the client sent it at creation (absent if it sent none).
+    """
+    return await _head(request)
+
+
+async def _head(request: web.Request) -> web.Response:
     caller = await require_user(request)
-    upload = await services(request).uploads.get_by_token(caller.user, request.match_info["token"])
-    _require_live(upload)
+    upload = await services(request).uploads.settled_tus(caller.user, request.match_info["token"])
+    services(request).uploads.require_live(upload)
     headers = _upload_headers(request, upload)
-    headers["Upload-Metadata"] = tus.encode_metadata(upload)
+    metadata = tus.encode_metadata(upload) if upload.tus_metadata is None else upload.tus_metadata
+    if metadata:
+        headers["Upload-Metadata"] = metadata
     return web.Response(status=200, headers=headers)
 
 
@@ -136,7 +178,8 @@ async def head(request: web.Request) -> web.Response:
 async def patch(request: web.Request) -> web.Response:
     """tus append: the body is written at ``Upload-Offset``; the last byte completes the upload.
 
-    ``Upload-Length`` declares a deferred length (once).
+    ``Upload-Length`` declares a deferred length (once). An empty PATCH at the final offset of a
+    completed upload answers 204 with its offset (a client resuming after its last PATCH's answer was lost).
     """
     return await _patch(request)
 
@@ -150,18 +193,17 @@ async def _patch(request: web.Request) -> web.Response:
     checksum = tus.parse_checksum(request.headers.get("Upload-Checksum"))
     raw_length = request.headers.get("Upload-Length")
     length = None if raw_length is None else tus.parse_integer_header(raw_length, "Upload-Length")
-    uploads = services(request).uploads
-    upload = await uploads.get_by_token(caller.user, request.match_info["token"])
-    _require_live(upload)
-    upload = await run_to_end(uploads.append(
-        caller.user, upload.token, offset=offset, body=request.content.iter_any(),
-        content_length=request.content_length, checksum=checksum, upload_length=length))
+    upload = await run_to_end(services(request).uploads.append(
+        caller.user, request.match_info["token"], offset=offset, body=request.content.iter_any(),
+        content_length=request.content_length if request.body_exists else 0, checksum=checksum,
+        upload_length=length, stop=functools.partial(_drop_connection, request)))
     return web.Response(status=204, headers=_upload_headers(request, upload))
 
 
 @tus_endpoint
 async def delete(request: web.Request) -> web.Response:
-    """tus termination: stop the upload and delete its bytes."""
+    """tus termination: stop the upload and delete its bytes; a completed upload's record ends, its
+    video stays. Later requests about the upload (a second DELETE too) answer 410."""
     return await _delete(request)
 
 
@@ -173,24 +215,16 @@ async def _delete(request: web.Request) -> web.Response:
 
 @tus_endpoint
 async def method_override(request: web.Request) -> web.Response:
-    """POST with ``X-HTTP-Method-Override: PATCH|DELETE`` for clients behind proxies that drop PATCH."""
-    method = request.headers.get("X-HTTP-Method-Override", "").upper()
-    if method == "PATCH":
-        return await _patch(request)
-    if method == "DELETE":
-        return await _delete(request)
-    raise DomainError("POST an upload URL only with X-HTTP-Method-Override: PATCH or DELETE",
+    """Any other method on an upload URL: what ``X-HTTP-Method-Override`` names (PATCH, DELETE, HEAD), for
+    clients behind proxies that drop PATCH; 405 without it."""
+    raise DomainError("send X-HTTP-Method-Override (PATCH, DELETE or HEAD) with this method",
                       code="method_not_allowed", status=405)
 
 
-def _require_live(upload: Upload) -> None:
-    """tus: a terminated or expired upload is gone (410); completed ones still answer HEAD."""
-    gone = {"aborted": ("upload_aborted", "this upload was terminated"),
-            "expired": ("upload_expired", "this upload expired and its data was deleted"),
-            "failed": ("upload_failed", upload.error_message or "this upload failed")}
-    if upload.status in gone:
-        code, message = gone[upload.status]
-        raise DomainError(message, code=code, status=410)
+def _drop_connection(request: web.Request) -> None:
+    """End a superseded PATCH: its body stops as if the client had gone (what arrived is kept)."""
+    if request.transport is not None:
+        request.transport.abort()
 
 
 def setup(app: web.Application) -> None:
@@ -202,3 +236,5 @@ def setup(app: web.Application) -> None:
     app.router.add_patch("/api/tus/{token}", patch)
     app.router.add_delete("/api/tus/{token}", delete)
     app.router.add_post("/api/tus/{token}", method_override)
+    for path in ("/api/tus", "/api/tus/", "/api/tus/{token}"):  # X-HTTP-Method-Override on any other method
+        app.router.add_route("*", path, method_override)

@@ -1,26 +1,27 @@
 // kdrama-tui player: hls.js first, native HLS only where hls.js cannot run (Safari on iOS).
-// Quality and subtitle menus, seek previews from thumbs.vtt, keyboard shortcuts, remembered position,
-// a view beacon, and comments. User text is only ever set with textContent.
+// Quality and subtitle menus (one language, or two at once: primary above secondary), seek previews
+// from thumbs.vtt, keyboard shortcuts, autoplay (muted only where the browser refuses sound), the
+// position and subtitle choice kept by watchstate.js, a view beacon, and comments. User text is only
+// ever set with textContent. episode.js adds the series parts (next episode, skip intro).
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("player-config").textContent);
+  var state = window.kdState;
   var video = document.getElementById("video");
   var player = document.getElementById("player");
   var playButton = document.getElementById("play");
   var seek = document.getElementById("seek");
   var timeLabel = document.getElementById("time");
   var muteButton = document.getElementById("mute");
+  var unmuteButton = document.getElementById("unmute");
   var qualityMenu = document.getElementById("quality");
   var subtitleMenu = document.getElementById("subtitles");
   var fullscreenButton = document.getElementById("fullscreen");
   var errorBox = document.getElementById("player-error");
-  var positionKey = "kd.position." + config.videoId;
-  var subtitleKey = "kd.subtitleLang";
+  var dualBox = document.getElementById("dual-subs");
   var hls = null;
-  var lastSubtitle = 0;
+  var lastChoice = null;
 
-  function store(key, value) { try { if (value === null) localStorage.removeItem(key); else localStorage.setItem(key, value); } catch (e) { /* private mode */ } }
-  function load(key) { try { return localStorage.getItem(key); } catch (e) { return null; } }
   function clock(seconds) {
     seconds = Math.max(0, Math.floor(seconds || 0));
     var h = Math.floor(seconds / 3600), m = Math.floor(seconds % 3600 / 60), s = seconds % 60;
@@ -39,20 +40,17 @@
     }
     return out;
   }
-  function currentSubtitle() {
-    if (hls) return wantedSubtitle;
-    for (var i = 0; i < video.textTracks.length; i++) if (video.textTracks[i].mode === "showing") return i;
-    return -1;
-  }
   // hls.js mirrors the modes of the <video>'s text tracks into its own selection (a track created
   // "disabled" after hls.subtitleTrack was set switches it back off), so the choice is applied to the
-  // text tracks themselves, again whenever hls.js adds one.
+  // text tracks themselves, again whenever hls.js adds one. The overlay's own tracks are "metadata".
   var wantedSubtitle = -1;
+  var currentValue = "-1";  // the menu's value: "-1" off, a track index, or "d:<primary>:<secondary>"
   function applySubtitle() {
     var tracks = subtitleTracks();
     var chosen = tracks.filter(function (t) { return t.index === wantedSubtitle; })[0];
     for (var i = 0; i < video.textTracks.length; i++) {
       var tt = video.textTracks[i];
+      if (tt.kind === "metadata") continue;
       var match = chosen && (hls ? (tt.label === chosen.label && (tt.language || "") === chosen.lang) : i === chosen.index);
       var mode = match ? "showing" : "disabled";
       if (tt.mode !== mode) tt.mode = mode;
@@ -60,27 +58,89 @@
     if (hls && hls.subtitleTrack !== wantedSubtitle) hls.subtitleTrack = wantedSubtitle;
     if (hls) hls.subtitleDisplay = wantedSubtitle >= 0;
   }
-  function setSubtitle(index) {
-    wantedSubtitle = index;
+  function choose(value) {  // show a choice without remembering it
+    var parts = String(value).split(":");
+    if (parts[0] === "d" && vttOf(parts[1]) && vttOf(parts[2])) { wantedSubtitle = -1; showDual(parts[1], parts[2]); }
+    else { value = parts[0] === "d" ? "-1" : String(value); wantedSubtitle = Number(value); showDual(null); }
+    currentValue = value;
     applySubtitle();
-    subtitleMenu.value = String(index);
-    var chosen = subtitleTracks().filter(function (t) { return t.index === index; })[0];
-    if (chosen) { lastSubtitle = index; store(subtitleKey, chosen.lang); } else { store(subtitleKey, "off"); }
+    subtitleMenu.value = value;
+  }
+  function setSubtitle(value) {  // the viewer's choice: shown, and carried over to the next episode
+    choose(value);
+    var parts = currentValue.split(":");
+    var chosen = subtitleTracks().filter(function (t) { return String(t.index) === currentValue; })[0];
+    if (parts[0] === "d") state.setPrefs(parts[1], parts[2]);
+    else if (chosen) state.setPrefs(chosen.lang, null);
+    else state.setPrefs("off", null);
+    if (currentValue !== "-1") lastChoice = currentValue;
   }
   video.textTracks.addEventListener("addtrack", function () { if (hls) applySubtitle(); });
   function fillSubtitles() {
     var tracks = subtitleTracks();
     subtitleMenu.length = 1;
     tracks.forEach(function (t) { subtitleMenu.add(new Option(t.label, String(t.index))); });
+    dualPairs().forEach(function (p) { subtitleMenu.add(new Option(p[0].label + " + " + p[1].label, "d:" + p[0].lang + ":" + p[1].lang)); });
     if (!tracks.length) return;
-    if (subtitleMenu.dataset.chosen) { setSubtitle(wantedSubtitle); return; }  // keep the viewer's choice
+    if (subtitleMenu.dataset.chosen) { choose(currentValue); return; }  // keep the viewer's choice
     subtitleMenu.dataset.chosen = "1";
-    var wanted = load(subtitleKey);
-    if (wanted === "off") { setSubtitle(-1); return; }
+    var prefs = state.prefs();
+    if (prefs.sub === "off") { choose("-1"); return; }
+    if (prefs.sub && prefs.sub2 && vttOf(prefs.sub) && vttOf(prefs.sub2)) { choose("d:" + prefs.sub + ":" + prefs.sub2); return; }
     var browser = (navigator.language || "").slice(0, 2).toLowerCase();
-    var pick = tracks.filter(function (t) { return t.lang === wanted; })[0] ||
+    var pick = tracks.filter(function (t) { return t.lang === prefs.sub; })[0] ||
                tracks.filter(function (t) { return t.lang.slice(0, 2) === browser; })[0] || tracks[0];
-    setSubtitle(pick.index);
+    choose(String(pick.index));
+    lastChoice = currentValue;
+  }
+
+  // ---- two subtitle languages at once: hidden metadata tracks of the WebVTT files, drawn here -----
+  var dual = null;
+  var dualTracks = {};
+  function vttOf(lang) { return (config.subtitles || []).filter(function (s) { return s.lang === lang && s.url; })[0] || null; }
+  function dualPairs() {
+    var subs = (config.subtitles || []).filter(function (s) { return s.lang && s.url; });
+    var pairs = [];
+    subs.forEach(function (a) { subs.forEach(function (b) {
+      if (a.lang !== b.lang && (subs.length <= 3 || /^(ko|en)$/.test(a.lang) || /^(ko|en)$/.test(b.lang))) {
+        pairs.push([{ lang: a.lang, label: a.label || a.lang }, { lang: b.lang, label: b.label || b.lang }]);
+      }
+    }); });
+    return pairs;
+  }
+  function trackFor(lang) {
+    if (dualTracks[lang]) return dualTracks[lang];
+    var sub = vttOf(lang);
+    if (!sub) return null;
+    var element = document.createElement("track");
+    element.kind = "metadata";
+    element.srclang = lang;
+    element.label = "overlay " + lang;
+    element.src = sub.url;
+    video.appendChild(element);
+    element.track.mode = "hidden";
+    element.track.addEventListener("cuechange", renderDual);
+    dualTracks[lang] = element.track;
+    return element.track;
+  }
+  function cueText(track) {
+    if (!track || !track.activeCues) return "";
+    return Array.prototype.map.call(track.activeCues, function (cue) { return (cue.text || "").replace(/<[^>]*>/g, ""); }).join("\n");
+  }
+  function renderDual() {
+    if (!dual) return;
+    dualBox.querySelector(".primary").textContent = cueText(dualTracks[dual[0]]);
+    dualBox.querySelector(".secondary").textContent = cueText(dualTracks[dual[1]]);
+  }
+  function showDual(primary, secondary) {
+    dual = primary ? [primary, secondary] : null;
+    Object.keys(dualTracks).forEach(function (lang) {
+      if (!dual || dual.indexOf(lang) < 0) dualTracks[lang].mode = "disabled";
+    });
+    dualBox.hidden = !dual;
+    if (!dual) return;
+    dual.forEach(function (lang) { trackFor(lang).mode = "hidden"; });
+    renderDual();
   }
   function fillQualities() {
     qualityMenu.length = 1;
@@ -112,9 +172,25 @@
   } else {
     showError("This browser cannot play HLS video.");
   }
-  window.kdramaPlayer = { hls: hls, video: video };  // for the console and the browser tests
+  // Start on arrival. A browser that refuses sound without a click gets the video muted, with an
+  // unmute button over the picture (the m key and the 🔊 button work too).
+  function autoplay() {
+    var attempt = video.play();
+    if (!attempt || !attempt.catch) return;
+    attempt.catch(function (error) {
+      if (!error || error.name !== "NotAllowedError" || video.muted) return;
+      video.muted = true;
+      unmuteButton.hidden = false;
+      video.play().catch(function () {});
+    });
+  }
+  if (hls || video.src) autoplay();
+  unmuteButton.addEventListener("click", function () { video.muted = false; video.volume = video.volume || 1; });
+  video.addEventListener("volumechange", function () { if (!video.muted) unmuteButton.hidden = true; });
+  // for the console, episode.js and the browser tests
+  window.kdramaPlayer = { hls: hls, video: video, subtitle: function () { return currentValue; } };
   qualityMenu.addEventListener("change", function () { if (hls) hls.currentLevel = Number(qualityMenu.value); });
-  subtitleMenu.addEventListener("change", function () { setSubtitle(Number(subtitleMenu.value)); });
+  subtitleMenu.addEventListener("change", function () { setSubtitle(subtitleMenu.value); });
 
   // ---- controls -----------------------------------------------------------------------------------
   function togglePlay() { if (video.paused || video.ended) video.play().catch(function () {}); else video.pause(); }
@@ -125,7 +201,7 @@
     else if (video.webkitEnterFullscreen) video.webkitEnterFullscreen();
   }
   function toggleMute() { video.muted = !video.muted; }
-  function toggleCaptions() { setSubtitle(currentSubtitle() >= 0 ? -1 : (subtitleTracks().length ? lastSubtitle : -1)); }
+  function toggleCaptions() { setSubtitle(currentValue !== "-1" ? "-1" : (lastChoice || (subtitleTracks().length ? "0" : "-1"))); }
 
   playButton.addEventListener("click", togglePlay);
   video.addEventListener("click", togglePlay);
@@ -159,13 +235,12 @@
   // ---- position, time, view beacon ----------------------------------------------------------------
   var lastSaved = 0, lastTime = 0, watched = 0, beaconSent = false;
   function savePosition() {
-    var d = duration();
-    if (video.currentTime >= 1 && (!d || d - video.currentTime > 1)) store(positionKey, video.currentTime.toFixed(1));
+    if (video.currentTime >= 1) state.record(config.videoId, video.currentTime, duration(), config.seriesId);
   }
   video.addEventListener("loadedmetadata", function () {
     seek.max = String(duration());
-    var saved = Number(load(positionKey) || 0);
-    if (saved >= 1 && duration() - saved > 1) video.currentTime = saved;
+    var saved = state.resumeAt(state.progress(config.videoId));
+    if (saved > 0 && duration() - saved > 1) video.currentTime = saved;
   });
   video.addEventListener("timeupdate", function () {
     var now = video.currentTime;
@@ -177,7 +252,7 @@
     if (Math.abs(now - lastSaved) >= 2) { lastSaved = now; savePosition(); }
   });
   video.addEventListener("pause", savePosition);
-  video.addEventListener("ended", function () { store(positionKey, null); });
+  video.addEventListener("ended", function () { state.record(config.videoId, duration(), duration(), config.seriesId); });
   function sendBeacon() {
     savePosition();
     if (beaconSent || watched < 1) return;

@@ -1,8 +1,10 @@
 """The master key and the authenticated encryption of signing keys at rest.
 
-The master key is 32 random bytes, kept base64-encoded in one file outside the database
-(``security.master_key_file``, else ``<data_dir>/master.key``, created on first start with mode 0600), so a
-database dump or a backup alone cannot sign tokens.
+The master key is 32 random bytes, kept base64-encoded outside the database so a database dump or a backup
+alone cannot sign tokens: in ``security.master_key`` (meant for the environment,
+``KDRAMA_SECURITY_MASTER_KEY``, e.g. from a service manager's environment file: the way every node of a
+cluster gets the same key), else in one file (``security.master_key_file``, else ``<data_dir>/master.key``,
+created on first start with mode 0600).
 
 Private keys are sealed with AES-256-GCM. The associated data binds a blob to its user id and to the public
 key it belongs to: a blob copied to another user's row, or paired with another public key, fails to open
@@ -23,6 +25,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from kdrama_tui.config import Settings
 from kdrama_tui.errors import ConfigError, DomainError
 from kdrama_tui.fsutil import fsync_dir, temp_path_for
 
@@ -43,6 +46,30 @@ class KeyIntegrityError(DomainError):
 
     code = "signing_key_unreadable"
     status = 500
+
+
+def master_key_setting(settings: Settings) -> str:
+    """The setting the master key comes from, for messages."""
+    return "security.master_key" if settings.security.master_key else "security.master_key_file"
+
+
+def load_master_key(settings: Settings) -> bytes:
+    """The master key ``settings`` name: the value of ``security.master_key``, else the key file (created
+    under the data folder when no file is configured)."""
+    if settings.security.master_key:
+        return decode_master_key(settings.security.master_key, "security.master_key", "the value")
+    return load_or_create_master_key(settings.master_key_path, create=not settings.security.master_key_file)
+
+
+def decode_master_key(text: str | bytes, setting: str, what: str) -> bytes:
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != MASTER_KEY_BYTES:
+        raise ConfigError(f"{setting}: {what} must hold {MASTER_KEY_BYTES} random bytes in base64 "
+                          "(e.g. from `openssl rand -base64 32`)")
+    return key
 
 
 def load_or_create_master_key(path: Path, *, create: bool) -> bytes:
@@ -80,14 +107,7 @@ def _read_master_key(path: Path) -> bytes:
     if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         log.warning("master key %s is readable by other users (mode %o); chmod 600 it", path,
                     stat.S_IMODE(info.st_mode))
-    try:
-        key = base64.b64decode(text.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        key = b""
-    if len(key) != MASTER_KEY_BYTES:
-        raise ConfigError(f"{setting}: {path} must hold {MASTER_KEY_BYTES} random bytes in base64 "
-                          "(e.g. from `openssl rand -base64 32`)")
-    return key
+    return decode_master_key(text, setting, str(path))
 
 
 def _create_exclusive(target: Path, data: bytes) -> None:

@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kdrama_tui import __version__
+from kdrama_tui.db import open_database
 from kdrama_tui.errors import Conflict, DomainError, ValidationError
-from kdrama_tui.models import ApiKey, User
+from kdrama_tui.models import ApiKey, User, utcnow
 from kdrama_tui.repositories import repos_of
 from kdrama_tui.services.accounts.service import ROLES, passwords
-from kdrama_tui.services.backup.service import parse_name as parse_backup_name
+from kdrama_tui.services.backup.names import BACKUP_HOLDS
+from kdrama_tui.services.backup.names import parse_name as parse_backup_name
+from kdrama_tui.services.cluster.singletons import cluster_status
 
 if TYPE_CHECKING:
     from kdrama_tui.config import Settings
@@ -23,6 +26,8 @@ if TYPE_CHECKING:
     from kdrama_tui.services.accounts.service import AccountService
     from kdrama_tui.services.backup.service import BackupService
     from kdrama_tui.services.catalog.analytics import AnalyticsService
+    from kdrama_tui.services.maintenance.reconcile import MediaReconciler
+    from kdrama_tui.services.playback.audience import Audience
     from kdrama_tui.services.uploads.service import UploadService
     from kdrama_tui.storage.base import Storage
 
@@ -53,10 +58,14 @@ class AdminService:
 
     def __init__(self, *, settings: Settings, db: Database, storage: Storage, accounts: AccountService,
                  analytics: AnalyticsService, backups: BackupService, uploads: UploadService,
-                 started_at: float) -> None:
+                 started_at: float, audience: Audience | None = None,
+                 reconciler: MediaReconciler | None = None) -> None:
         self.settings, self.db, self.storage = settings, db, storage
         self.accounts, self.analytics, self.backups, self.uploads = accounts, analytics, backups, uploads
         self.started_at = started_at
+        self.audience = audience
+        self.reconciler = reconciler
+        self.media_check: dict[str, Any] | None = None  # the last check of ready videos' files (at start-up)
         self._backup_task: asyncio.Task[None] | None = None
 
     @property
@@ -91,10 +100,18 @@ class AdminService:
                  "priority": job.priority} for job, title in active_jobs]},
             "queue_length": jobs.get("queued", 0),
             "uploads": {"active": len(uploads), "items": uploads},
+            "viewers": self.viewers(),
             "disk": disk,
             "views": {"today": per_day[-1]["views"],
                       "per_day": [{"date": d["day"], "views": d["views"]} for d in per_day]},
+            "cluster": await cluster_status(self.db, settings.node_name),
         }
+
+    def viewers(self) -> dict[str, Any]:
+        """Viewers right now (addresses that fetched HLS files in the last minute), when known."""
+        if self.audience is None:
+            return {"active": 0, "window_seconds": 0, "by_video": {}}
+        return self.audience.now()
 
     async def list_uploads(self, limit: int = 200) -> list[dict[str, Any]]:
         """Unfinished upload sessions, oldest first, with live progress (bytes in flight included)."""
@@ -153,6 +170,8 @@ class AdminService:
         settings = self.settings.backup
         return {
             "items": [b.to_dict() for b in items], "running": self.backup_running, "warning": warning,
+            "holds": BACKUP_HOLDS, "last_restore": await asyncio.to_thread(backups.last_restore),
+            "media_check": self.media_check,
             "cloud_configured": backups.cloud_configured, "cloud_ready": backups.cloud_ready,
             "schedule": {"enabled": settings.enabled, "daily_at": settings.daily_at, "weekly_on": settings.weekly_on,
                          "last_daily": daily.isoformat() if daily else None,
@@ -177,9 +196,31 @@ class AdminService:
                                   code="invalid_backup_name")
         if self.backup_running:
             raise Conflict("a backup is running; restore when it has finished", code="backup_running")
-        # force: the server serving this folder is this very process, which restarts right after
-        result = await self.backups.restore(name, force=True)
-        return result.to_dict()
+        # The server serving this folder is this very process, which restarts right after; other nodes of a
+        # cluster still stop the restore.
+        result = (await self.backups.restore(name, from_server=True)).to_dict()
+        result["reconciled"] = await self.reconcile_restored()
+        await asyncio.to_thread(self.backups.save_last_restore, result)
+        return result
+
+    async def reconcile_restored(self) -> dict[str, Any] | None:
+        """Check the restored database's ready videos against the storage (a backup holds no media).
+
+        On a fresh connection: this process's pool may still read the replaced SQLite file until the restart."""
+        if self.reconciler is None:
+            return None
+        restored = await open_database(self.settings.database_url)
+        try:
+            report = await self.reconciler.run(restored)
+        finally:
+            await restored.close()
+        return {**report.to_dict(), "summary": report.summary()}
+
+    async def check_media(self) -> None:
+        """The start-up check of every ready video's files (see services.maintenance.reconcile)."""
+        if self.reconciler is not None:
+            report = await self.reconciler.run(self.db)
+            self.media_check = {**report.to_dict(), "summary": report.summary(), "at": utcnow().isoformat()}
 
     async def close(self) -> None:
         if self._backup_task is not None:

@@ -25,7 +25,8 @@ from kdrama_tui.storage import Storage, keys
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("uploading", "processing", "ready", "failed")
+# "missing": failed videos whose files were found gone (videos.missing_reason), a filter for admins
+STATUSES = ("uploading", "processing", "ready", "failed", "missing")
 MAX_PER_PAGE = 100
 
 

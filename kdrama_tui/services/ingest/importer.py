@@ -24,6 +24,7 @@ import logging
 import os
 import secrets
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path, PurePath
@@ -133,7 +134,7 @@ def _check_readable(path: Path) -> os.stat_result:
         os.close(fd)
 
 
-def _hash(path: Path, before: os.stat_result) -> _Opened:
+def _hash(path: Path, before: os.stat_result, on_bytes: Callable[[int], None] | None = None) -> _Opened:
     fd = _open_regular(path)
     try:
         st = os.fstat(fd)
@@ -144,6 +145,8 @@ def _hash(path: Path, before: os.stat_result) -> _Opened:
             while block := os.read(fd, _HASH_BUFFER):
                 digest.update(block)
                 total += len(block)
+                if on_bytes is not None:
+                    on_bytes(total)
         except OSError as exc:
             raise IngestFailure(f"cannot read it: {exc.strerror or exc}") from exc
         after = os.fstat(fd)
@@ -221,13 +224,14 @@ class FileImporter:
             return user.id
 
     async def import_file(self, path: Path, *, root: Path | None = None, failed_root: Path | None = None,
-                          move: bool = True) -> IngestOutcome:
+                          move: bool = True, on_bytes: Callable[[int], None] | None = None) -> IngestOutcome:
         """Import ``path``; ``root`` is the folder its name is read relative to (show folders), and
-        ``failed_root`` the watch folder whose ``failed/`` takes it when it is refused (None: leave it)."""
+        ``failed_root`` the watch folder whose ``failed/`` takes it when it is refused (None: leave it).
+        ``on_bytes`` is told, from a worker thread, how many bytes of the file have been read (hashed)."""
         listed_at = utcnow()  # before the sidecars are listed: a subtitle arriving later was never offered
         sidecars = find_sidecars(path)
         try:
-            return await self._import(path, root, failed_root, sidecars, move, listed_at)
+            return await self._import(path, root, failed_root, sidecars, move, listed_at, on_bytes)
         except _Skip as exc:
             log.warning("skipped %s: %s (never read)", path, exc)
             return IngestOutcome("skipped", path, reason=str(exc))
@@ -250,7 +254,8 @@ class FileImporter:
         return IngestOutcome("failed", path, reason=reason, moved_to=moved_to)
 
     async def _import(self, path: Path, root: Path | None, failed_root: Path | None, sidecars: Sidecars,
-                      move: bool, listed_at: datetime) -> IngestOutcome:
+                      move: bool, listed_at: datetime,
+                      on_bytes: Callable[[int], None] | None = None) -> IngestOutcome:
         before = await asyncio.to_thread(_check_readable, path)
         fields: dict[str, object] = {}
         if sidecars.metadata is not None:
@@ -264,7 +269,7 @@ class FileImporter:
             await probe(self.binaries, path, name=path.name)
         except (InputError, FFmpegError) as exc:  # FFmpegError: the probe crashed or ran out of time on it
             raise IngestFailure(str(exc)) from exc
-        opened = await asyncio.to_thread(_hash, path, before)
+        opened = await asyncio.to_thread(_hash, path, before, on_bytes)
 
         existing = await repos_of(self.db).videos.find_one_by(source_sha256=opened.sha256)
         if existing is not None:
@@ -272,7 +277,7 @@ class FileImporter:
 
         relative = path.relative_to(root) if root is not None and path.is_relative_to(root) \
             else PurePath(path.parent.name, path.name)
-        parsed = parse_path(relative)
+        parsed = await asyncio.to_thread(parse_path, relative)  # guessit loads its rules on first use
         season = fields.pop("season", parsed.season)
         episode = fields.pop("episode", parsed.episode)
         guess = await self._episode_guess(path, root, parsed, fields, season, episode)

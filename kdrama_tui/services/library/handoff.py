@@ -80,12 +80,14 @@ class Library:
         priority: int = 5,
         extra_video_columns: dict[str, object] | None = None,
         in_transaction: Callable[[Executor, Video], Awaitable[None]] | None = None,
+        known_sha256: str | None = None,
     ) -> AcceptedVideo:
         """Store ``source`` as a new video's original and queue its transcode (see module doc).
 
         ``in_transaction(tx, video)`` runs inside the transaction that creates the video (an upload marks
         itself completed there), so a retried hand-off can never make a second video; raising in it
-        undoes everything.
+        undoes everything. ``known_sha256``: the file's digest, computed as its bytes were written (a tus
+        upload), so storage need not read the file again to hash it.
         """
         if not 1 <= priority <= 10:
             raise ValidationError("priority must be 1-10")
@@ -93,7 +95,8 @@ class Library:
         original_key = keys.original_source(folder, safe_extension(original_filename))
         stored_keys: list[str] = []
         try:
-            stored = await self.storage.put_file(original_key, source, move=move)
+            known = {"sha256": known_sha256} if known_sha256 else {}
+            stored = await self.storage.put_file(original_key, source, move=move, **known)
             stored_keys.append(original_key)
             if expected_sha256 and stored.sha256 != expected_sha256.lower():
                 raise ValidationError("the assembled file's SHA-256 does not match the one given at creation",
@@ -127,10 +130,7 @@ class Library:
                         "file_size": sub.size, "checksum": sub.sha256, "mime_type": "text/plain",
                         "language": sidecar.language, "label": sidecar.label,
                     })
-                job = await repos_of(tx).jobs.create({
-                    "video_id": video.id, "status": "queued", "provider": "local_server",
-                    "priority": priority, "progress": 0,
-                })
+                job = await repos_of(tx).jobs.queue(video.id, priority=priority, provider="local_server")
                 if in_transaction is not None:
                     await in_transaction(tx, video)
         except BaseException:

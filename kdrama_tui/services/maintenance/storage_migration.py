@@ -24,7 +24,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,8 @@ class MigrationReport:
     reused: int = 0  # a verified copy was already there (an interrupted run)
     switched: int = 0
     bytes_copied: int = 0
+    total_bytes: int = 0  # the size of the rows counted in ``total``
+    bytes_done: int = 0  # of those, the bytes dealt with (sent so far, or the whole row once reused or failed)
     sources_deleted: int = 0
     failed: list[tuple[int, str, str]] = field(default_factory=list)  # (row id, key, why)
 
@@ -66,6 +68,7 @@ class MigrationReport:
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "total": self.total, "copied": self.copied, "reused": self.reused,
                 "switched": self.switched, "bytes_copied": self.bytes_copied,
+                "total_bytes": self.total_bytes, "bytes_done": self.bytes_done,
                 "sources_deleted": self.sources_deleted,
                 "failed": [{"id": i, "key": k, "error": e} for i, k, e in self.failed]}
 
@@ -98,6 +101,7 @@ class StorageMigration:
         report = MigrationReport(target=target_provider)
         totals = await repos_of(self.db).video_files.totals_by_provider()
         report.total = sum(n for provider, (n, _b) in totals.items() if provider != target_provider)
+        report.total_bytes = sum(b for provider, (_n, b) in totals.items() if provider != target_provider)
         for provider in totals:
             if provider != target_provider:
                 await self.storage_for(provider).check()  # fail fast on a misconfigured source
@@ -128,7 +132,11 @@ class StorageMigration:
 
             async def one(row: VideoFile) -> None:
                 async with gate:
-                    await self._move_row(row, target_provider, target, report)
+                    sent = [0]  # bytes of this row already counted in bytes_done while it was sent
+                    try:
+                        await self._move_row(row, target_provider, target, report, sent)
+                    finally:
+                        report.bytes_done += max(0, (row.file_size or 0) - sent[0])
                     self._report_progress(report)
 
             try:
@@ -140,13 +148,13 @@ class StorageMigration:
                 raise failure.exceptions[0] from None
 
     async def _move_row(self, row: VideoFile, target_provider: str, target: Storage,
-                        report: MigrationReport) -> None:
+                        report: MigrationReport, sent: list[int]) -> None:
         key = row.file_path
         expected = row.checksum.lower() if _SHA256.match(row.checksum.lower()) else None
         try:
             source = self.storage_for(row.storage_provider)
             if not await self._already_there(source, target, key, expected):
-                await self._copy(source, target, key, expected, report)
+                await self._copy(source, target, key, expected, report, sent)
             else:
                 report.reused += 1
         except FileCopyError as exc:
@@ -177,8 +185,8 @@ class StorageMigration:
         return sha == expected
 
     async def _copy(self, source: Storage, target: Storage, key: str, expected: str | None,
-                    report: MigrationReport) -> None:
-        stored = await target.put_stream(key, source.read(key, chunk_size=_READ_CHUNK))
+                    report: MigrationReport, sent: list[int]) -> None:
+        stored = await target.put_stream(key, self._counted(source.read(key, chunk_size=_READ_CHUNK), report, sent))
         if expected is not None and stored.sha256 != expected:
             await target.delete(key)
             raise FileCopyError(f"the source's SHA-256 {stored.sha256[:12]}... does not match the recorded "
@@ -189,6 +197,15 @@ class StorageMigration:
             raise FileCopyError(f"the copy read back from the target differs ({size} bytes, {sha[:12]}...)")
         report.copied += 1
         report.bytes_copied += stored.size
+
+    async def _counted(self, chunks: AsyncIterator[bytes], report: MigrationReport,
+                       sent: list[int]) -> AsyncIterator[bytes]:
+        """The chunks, counted into the report's progress as they go (a large original takes minutes)."""
+        async for chunk in chunks:
+            sent[0] += len(chunk)
+            report.bytes_done += len(chunk)
+            self._report_progress(report)
+            yield chunk
 
     def _pending_sources(self) -> set[str]:
         """Sources named by an unfinished run's state file."""
@@ -220,7 +237,8 @@ class StorageMigration:
         self._last_event = now
         done = report.copied + report.reused + len(report.failed)
         self.events.publish("storage_migration.progress", target=report.target, done=done, total=report.total,
-                            bytes=report.bytes_copied, failed=len(report.failed))
+                            bytes=report.bytes_copied, bytes_done=report.bytes_done,
+                            total_bytes=report.total_bytes, failed=len(report.failed))
         if self.progress is not None:
             self.progress(report, done)
 

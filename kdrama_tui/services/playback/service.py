@@ -4,7 +4,8 @@ Per video the service caches a :class:`VideoAccess` (visibility, status, owner, 
 HLS files, its subtitle and image files) and the text of every playlist served, pre-split for token
 insertion (:mod:`kdrama_tui.services.playback.hls_text`). Entries are dropped when the video changes: directly by
 the catalog in this process, and through the event bus for everything else (``video.*``, ``job.*``; a
-``kdrama-tui worker``'s job events arrive through the job relay, ``services/transcoding/relay.py``). A
+``kdrama-tui worker``'s job events arrive through the job relay, ``services/transcoding/relay.py``, other
+web nodes' changes through PostgreSQL NOTIFY, ``services/cluster/events.py``). A
 time-to-live (``streaming.cache_seconds``) bounds staleness for what no event announces (an edit made
 with the CLI, say). A generation counter stops a load that raced with an invalidation from caching what
 it read before the change.
@@ -17,13 +18,10 @@ import contextlib
 import hashlib
 import logging
 import os
-import re
 import stat
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from email.utils import formatdate
 
 from kdrama_tui.config import Settings
 from kdrama_tui.db import Database
@@ -31,136 +29,29 @@ from kdrama_tui.errors import Conflict, Forbidden, NotFound
 from kdrama_tui.events import EventBus
 from kdrama_tui.models import VideoFile
 from kdrama_tui.repositories import repos_of
+from kdrama_tui.services.playback.audience import Audience
+from kdrama_tui.services.playback.files import (
+    CachedText,
+    Located,
+    Track,
+    VideoAccess,
+    clean_hls_path,
+    is_playlist,
+    is_rewritten_text,
+)
 from kdrama_tui.services.playback.hls_text import split_playlist, split_thumbnails_vtt
-from kdrama_tui.services.playback.tokens import PlaybackTokens, secret_path, token_fingerprint
+from kdrama_tui.services.playback.tokens import PlaybackTokens
 from kdrama_tui.storage import Storage, keys
 
 log = logging.getLogger(__name__)
 
-# What a player may fetch below /hls/<id>/ and what it is. Anything else is a 404.
-CONTENT_TYPES = {
-    ".m3u8": "application/vnd.apple.mpegurl",
-    ".m4s": "video/iso.segment",
-    ".mp4": "video/mp4",
-    ".m4a": "audio/mp4",
-    ".ts": "video/mp2t",
-    ".aac": "audio/aac",
-    ".vtt": "text/vtt; charset=utf-8",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".png": "image/png",
-}
-_PATH_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
-_MAX_DEPTH = 3
 _HLS_FILE_TYPES = ["master_playlist", "subtitle", "thumbnail", "sprite", "sprite_vtt"]
-_INVALIDATING = ("video.", "job.finished", "job.failed", "job.cancelled")
+# cluster.events_resumed: messages from other nodes may have been missed (services/cluster/events.py).
+_INVALIDATING = ("video.", "job.finished", "job.failed", "job.cancelled", "cluster.events_resumed")
 PLAYLIST_CACHE_BYTES = 64 * 1024 * 1024
 ACCESS_CACHE_ENTRIES = 20_000
 MISSING_TTL_SECONDS = 5.0
 RECHECK_AFTER_SECONDS = 1.0  # a missing file re-reads the video's rows at most this often
-TOKEN_BODIES_KEPT = 8  # per playlist: bounded memory beside the 64 MiB of cached text
-
-
-def clean_hls_path(path: str) -> str | None:
-    """``720p/seg_00001.m4s`` as given in the URL, or None if it is anything but a plain relative name.
-
-    No ``..``, no empty or hidden parts, no backslashes, NUL or other odd characters, at most three
-    levels, and a known extension: whatever the URL decoding produced, the result stays in the folder.
-    """
-    if not path or len(path) > 300:
-        return None
-    parts = path.split("/")
-    if len(parts) > _MAX_DEPTH or not all(_PATH_PART.match(p) and ".." not in p for p in parts):
-        return None
-    return path if os.path.splitext(parts[-1])[1].lower() in CONTENT_TYPES else None
-
-
-def content_type(path: str) -> str:
-    return CONTENT_TYPES[os.path.splitext(path)[1].lower()]
-
-
-def is_playlist(path: str) -> bool:
-    return path.endswith(".m3u8")
-
-
-def is_rewritten_text(path: str) -> bool:
-    """Files served from memory with tokens written in: playlists and the seek-preview WebVTT."""
-    return is_playlist(path) or path == "thumbs/thumbs.vtt"
-
-
-def is_segment(path: str) -> bool:
-    """Media that never changes once published (long, immutable caching)."""
-    return os.path.splitext(path)[1].lower() in (".m4s", ".ts", ".mp4", ".m4a", ".aac")
-
-
-@dataclass(frozen=True)
-class Track:
-    lang: str
-    label: str
-    path: str  # relative to the video's hls folder
-
-
-@dataclass(frozen=True)
-class VideoAccess:
-    """What the HLS route needs to know about a video, without asking the database."""
-
-    video_id: int
-    owner_id: int
-    is_public: bool
-    status: str
-    duration_seconds: int | None
-    provider: str | None  # storage of the HLS files (the master playlist's row); None = nothing to play
-    subtitles: tuple[Track, ...] = ()
-    poster: str | None = None
-    thumbnails_vtt: str | None = None
-    hls_root: str | None = None  # the real path of the local hls folder, for the symlink check
-    loaded_at: float = field(default_factory=time.monotonic)
-
-    @property
-    def playable(self) -> bool:
-        return self.status == "ready" and self.provider is not None
-
-    @property
-    def prefix(self) -> str:
-        return keys.hls_folder(self.video_id)
-
-
-@dataclass(slots=True)
-class RenderedText:
-    """One body of a cached text as sent: public, or with one token written in."""
-
-    body: bytes
-    etag: str
-    headers: dict[str, str] | None = None  # the response headers for it, built once by the route
-
-
-@dataclass
-class CachedText:
-    parts: list[str]  # the text cut where tokens go (see hls_text)
-    public_body: bytes
-    etag: str
-    last_modified: float
-    size: int
-    loaded_at: float = field(default_factory=time.monotonic)
-    last_modified_http: str = ""
-    public: RenderedText = field(init=False)
-    _by_token: dict[str, RenderedText] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.last_modified_http = formatdate(self.last_modified, usegmt=True)
-        self.public = RenderedText(self.public_body, self.etag)
-
-    def render(self, token: str | None) -> RenderedText:
-        """The body for this token and its ETag; recent tokens' bodies are kept (a player asks again)."""
-        if token is None:
-            return self.public
-        found = self._by_token.get(token)
-        if found is None:
-            if len(self._by_token) >= TOKEN_BODIES_KEPT:
-                self._by_token.clear()
-            found = self._by_token[token] = RenderedText(token.join(self.parts).encode("utf-8"),
-                                                         f"{self.etag}-{token_fingerprint(token)}")
-        return found
 
 
 def _read_with_mtime(path: str) -> tuple[bytes, float]:
@@ -174,13 +65,12 @@ def _track_label(file: VideoFile) -> str:
 
 class PlaybackService:
     def __init__(self, db: Database, settings: Settings, storages: Mapping[str, Storage], events: EventBus,
-                 tokens: PlaybackTokens | None = None) -> None:
+                 secret: bytes) -> None:
         self.db = db
         self.settings = settings
         self.storages = storages
         self.events = events
-        self.tokens = tokens or PlaybackTokens.from_file(
-            secret_path(settings.data_dir), settings.security.playback_token_minutes * 60)
+        self.tokens = PlaybackTokens(secret, settings.security.playback_token_minutes * 60)
         self.ttl = settings.streaming.cache_seconds
         self._access: OrderedDict[int, VideoAccess | tuple[float, None]] = OrderedDict()
         self._texts: OrderedDict[tuple[int, str], CachedText] = OrderedDict()
@@ -188,8 +78,14 @@ class PlaybackService:
         self._generation = 0
         self._loading: dict[int, asyncio.Future[VideoAccess | None]] = {}
         self.stats = {"access_loads": 0, "text_loads": 0}
+        self.audience = Audience()  # who fetched HLS files in the last minute: "viewers now"
 
     # ---- invalidation -----------------------------------------------------------------------------
+    def use_secret(self, secret: bytes) -> None:
+        """Sign and verify with another key from now on (the cluster's key was rotated): every token
+        issued under the old one stops working, remembered verifications included."""
+        self.tokens = PlaybackTokens(secret, self.tokens.lifetime_seconds)
+
     def invalidate(self, video_id: int | None = None) -> None:
         """Forget what is cached about one video (or everything)."""
         self._generation += 1
@@ -292,6 +188,41 @@ class PlaybackService:
         if not access.is_public:
             self.tokens.verify(token, video_id)
         return access
+
+    async def locate(self, video_id: int, raw_path: str, token: str | None) -> Located:
+        """Everything the HLS route needs for one request, in one question: the path checked, the caller
+        authorized, and where the bytes are (memory, a local file, a presigned URL or an object).
+
+        A file missing because ``storage migrate`` moved the video's files (another process) is found again
+        on the new provider once, instead of a 404 until the cache expires."""
+        path = clean_hls_path(raw_path)
+        if path is None:
+            raise NotFound("not found")
+        access = await self.authorize(video_id, token)
+        try:
+            return await self._locate(access, path)
+        except NotFound:
+            if await self.moved(access) is None:
+                raise
+            return await self._locate(await self.authorize(video_id, token), path)
+
+    async def _locate(self, access: VideoAccess, path: str) -> Located:
+        if is_rewritten_text(path):
+            return Located(access, path, text=await self.text(access, path))
+        local = self.local_file(access, path)
+        if local is not None:
+            return Located(access, path, local=local)
+        storage = self.storage(access)
+        delivery = self.settings.storage
+        if delivery.delivery == "presigned":
+            url = await storage.url(access.prefix + path, delivery.presign_seconds)
+            if url:
+                return Located(access, path, redirect=url)
+        try:
+            size = await storage.size(access.prefix + path)
+        except (FileNotFoundError, KeyError):
+            raise NotFound("not found") from None
+        return Located(access, path, storage=storage, size=size)
 
     async def moved(self, access: VideoAccess) -> VideoAccess | None:
         """Fresh access facts if the video's files now live on another provider than ``access`` says, else

@@ -1,9 +1,10 @@
 """Signed, short-lived playback tokens for private videos.
 
 A token is ``<expiry>.<mac>``: the expiry in Unix seconds and a truncated HMAC-SHA256 (128 bits) over the
-video id and that expiry, keyed with a server secret kept in ``<data_dir>/playback.key`` (32 random bytes,
-mode 0600, created on first start). It is not a session token: it opens one video's files until it
-expires, and nothing else. Changing the key file revokes every token at once.
+video id and that expiry, keyed with the cluster's playback key (derived from the master key and a salt in
+the database, ``services/cluster/secrets.py``, so every node verifies every other node's tokens). It is not
+a session token: it opens one video's files until it expires, and nothing else. Rotating the key
+(``kdrama-tui playback-key rotate``) revokes every token at once.
 """
 
 from __future__ import annotations
@@ -11,30 +12,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
-import secrets
 import time
-from pathlib import Path
 
 from kdrama_tui.errors import Forbidden, Unauthorized
-from kdrama_tui.fsutil import atomic_write_bytes
 
 _CONTEXT = b"kdrama-tui playback v1"
 _MAC_BYTES = 16
 MAX_TOKEN_LENGTH = 64
 _VERIFIED_CACHE = 10_000
-
-
-def load_or_create_secret(path: Path) -> bytes:
-    """The secret in ``path``; a new random one is written (atomically, 0600) when there is none."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        atomic_write_bytes(path, secrets.token_bytes(32), mode=0o600)
-        data = path.read_bytes()  # whoever won a race to create it, everyone uses the same secret
-    if len(data) < 32:
-        raise RuntimeError(f"{path} holds {len(data)} bytes; a playback key needs 32 (delete it to make a new one)")
-    return data
 
 
 class PlaybackTokens:
@@ -44,10 +29,6 @@ class PlaybackTokens:
         self._secret = secret
         self.lifetime_seconds = lifetime_seconds
         self._verified: dict[str, tuple[int, int]] = {}
-
-    @classmethod
-    def from_file(cls, path: Path, lifetime_seconds: float) -> PlaybackTokens:
-        return cls(load_or_create_secret(path), lifetime_seconds)
 
     def _mac(self, video_id: int, expires: int) -> str:
         message = b"%s|%d|%d" % (_CONTEXT, video_id, expires)
@@ -89,6 +70,3 @@ def token_fingerprint(token: str) -> str:
     """A short, one-way name for a token (ETags), so the token itself never appears in a header."""
     return hashlib.blake2s(token.encode("utf-8", "replace"), digest_size=6, key=b"etag").hexdigest()
 
-
-def secret_path(data_dir: Path) -> Path:
-    return Path(os.fspath(data_dir)) / "playback.key"

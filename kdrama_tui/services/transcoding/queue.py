@@ -28,7 +28,6 @@ import shutil
 import socket
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -38,32 +37,18 @@ from kdrama_tui.db import Database
 from kdrama_tui.errors import Conflict, ValidationError
 from kdrama_tui.events import EventBus
 from kdrama_tui.media.errors import InputError, MediaError
-from kdrama_tui.media.transcoder import SidecarInput, Transcoder, TranscodeRequest, TranscodeResult
-from kdrama_tui.models import TranscodingJob, Video, VideoFile, utcnow
+from kdrama_tui.media.transcoder import OutputFile, SidecarInput, Transcoder, TranscodeRequest
+from kdrama_tui.models import TranscodingJob, VideoFile, utcnow
 from kdrama_tui.repositories import repos_of
-from kdrama_tui.storage import Storage, keys
+from kdrama_tui.services.transcoding.publish import ERROR_MESSAGE_LIMIT, Publisher, Run, StopJob, rendition_summary
+from kdrama_tui.storage import Storage
 
 log = logging.getLogger(__name__)
 
 JOB_STATUSES = ("queued", "processing", "completed", "failed", "cancelled")
 MAX_CLAIMS = 3  # a job whose worker died this many times is failed rather than taken over again
 PROGRESS_INTERVAL = 1.0  # seconds between progress writes/events (and lease renewals)
-ERROR_MESSAGE_LIMIT = 4000
 
-
-class _StopJob(Exception):
-    """The job is no longer this worker's: cancelled, deleted or taken over."""
-
-
-@dataclass
-class _Run:
-    job: TranscodingJob
-    task: asyncio.Task[None] | None = None
-    work: Path | None = None
-    fraction: float = 0.0
-    stop_reason: str | None = None  # "cancelled", "deleted", "lost" when the heartbeat stops the work
-    written_progress: int = -1
-    finished: dict[str, Any] = field(default_factory=dict)
 
 
 class MediaQueue:
@@ -78,8 +63,9 @@ class MediaQueue:
         self.transcoders = transcoders
         self.worker_id = worker_id or f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(3)}"
         self.work_root = settings.work_dir / "transcode"
+        self.publisher = Publisher(db, storage, events, self.worker_id, lambda: self.lease)
         self._wake = asyncio.Event()
-        self._running: dict[int, _Run] = {}
+        self._running: dict[int, Run] = {}
 
     # ---- running ---------------------------------------------------------------------------------------------
     @property
@@ -150,7 +136,7 @@ class MediaQueue:
 
     async def process(self, job: TranscodingJob) -> None:
         """Run one claimed job to its end (completed, failed + retry, cancelled or lost)."""
-        run = _Run(job)
+        run = Run(job)
         self._running[job.id] = run
         self.events.publish("job.started", job_id=job.id, video_id=job.video_id, attempt=job.attempt,
                             worker_id=self.worker_id)
@@ -171,7 +157,7 @@ class MediaQueue:
             self._running.pop(job.id, None)
             if run.work is not None:
                 await asyncio.to_thread(shutil.rmtree, run.work, True)
-        if run.task.cancelled() or isinstance(run.task.exception(), _StopJob):
+        if run.task.cancelled() or isinstance(run.task.exception(), StopJob):
             log.info("job %d stopped: %s", job.id, run.stop_reason or "no longer held by this worker")
         elif (error := run.task.exception()) is not None:
             await self._record_failure(job, error)
@@ -179,7 +165,7 @@ class MediaQueue:
             self.events.publish("job.finished", job_id=job.id, video_id=job.video_id, **run.finished)
             self.events.publish("video.ready", video_id=job.video_id)
 
-    async def _heartbeat(self, run: _Run) -> None:
+    async def _heartbeat(self, run: Run) -> None:
         """Renew the lease and write progress at most once a second; stop the work if the job is gone."""
         renew_every = max(PROGRESS_INTERVAL, min(10.0, self.transcode.lease_seconds / 4))
         last_touch = time.monotonic()
@@ -187,12 +173,13 @@ class MediaQueue:
             await asyncio.sleep(PROGRESS_INTERVAL)
             percent = min(99, int(run.fraction * 100))
             changed = percent != run.written_progress
-            if not changed and time.monotonic() - last_touch < renew_every:
+            ladder = run.ladder if run.ladder != run.written_ladder else None
+            if not changed and ladder is None and time.monotonic() - last_touch < renew_every:
                 continue
             now = utcnow()
             try:
                 held = await repos_of(self.db).jobs.touch(run.job.id, self.worker_id, now, now + self.lease,
-                                                      percent if changed else None)
+                                                      percent if changed else None, ladder)
             except Exception:
                 log.exception("job %d: could not renew the lease; will try again", run.job.id)
                 continue
@@ -208,16 +195,20 @@ class MediaQueue:
                 if run.task is not None:
                     run.task.cancel()
                 return
+            if ladder is not None:
+                run.written_ladder = ladder
+                self.events.publish("job.ladder", job_id=run.job.id, video_id=run.job.video_id,
+                                    **rendition_summary(ladder))
             if changed:
                 run.written_progress = percent
                 self.events.publish("job.progress", job_id=run.job.id, video_id=run.job.video_id, progress=percent)
 
     # ---- one job ---------------------------------------------------------------------------------------------
-    async def _execute(self, run: _Run) -> None:
+    async def _execute(self, run: Run) -> None:
         job = run.job
         video = await repos_of(self.db).videos.find_by_id(job.video_id)
         if video is None:
-            raise _StopJob("the video was deleted")
+            raise StopJob("the video was deleted")
         files = await repos_of(self.db).video_files.find_by_video(video.id)
         original = next((f for f in files if f.file_type == "original"), None)
         if original is None:
@@ -232,14 +223,21 @@ class MediaQueue:
         for i, row in enumerate(f for f in files if f.file_type == "subtitle_source"):
             path = await self._local_input(row, run.work / "input" / f"subtitle{i:02d}{Path(row.file_path).suffix}")
             sidecars.append(SidecarInput(path, row.language, row.label, f"subtitle {Path(row.file_path).name}"))
+        async def publish_partial(files: list[OutputFile], duration: float) -> None:
+            await self.publisher.partial(run, video, files, duration)
+
+        def on_state(state: dict[str, Any]) -> None:
+            run.ladder = state
+
         request = TranscodeRequest(job_id=job.id, video_id=video.id, source=source, sidecars=sidecars,
-                                   work_dir=run.work, settings=self.transcode)
+                                   work_dir=run.work, settings=self.transcode, on_partial=publish_partial,
+                                   on_state=on_state)
 
         def progress(fraction: float) -> None:
             run.fraction = max(run.fraction, fraction)
 
         result = await transcoder.transcode(request, progress)
-        await self._publish(run, video, result)
+        await self.publisher.final(run, video, result)
 
     async def _local_input(self, row: VideoFile, target: Path) -> Path:
         """A local path ffmpeg can read: the stored file itself on local storage, else a downloaded copy."""
@@ -254,45 +252,6 @@ class MediaQueue:
         except FileNotFoundError:
             raise InputError(f"the stored file {row.file_path} is missing") from None
         return target
-
-    async def _publish(self, run: _Run, video: Video, result: TranscodeResult) -> None:
-        job = run.job
-        now = utcnow()
-        if not await repos_of(self.db).jobs.touch(job.id, self.worker_id, now, now + self.lease):
-            raise _StopJob("the job was taken away before publishing")
-        assert run.work is not None
-        hls_dir = run.work / "hls"
-        prefix = keys.hls_folder(video.id)
-        rows = []
-        # The master playlist goes last: a player that finds it finds everything it lists.
-        for f in sorted(result.files, key=lambda f: f.file_type == "master_playlist"):
-            stored = await self.storage.put_file(prefix + f.path, hls_dir / f.path, move=True)
-            rows.append({"video_id": video.id, "file_type": f.file_type, "storage_provider": self.storage.provider,
-                         "file_path": stored.key, "file_size": stored.size, "checksum": stored.sha256,
-                         "mime_type": f.mime_type, "language": f.language, "label": f.label})
-        try:
-            async with self.db.transaction() as tx:
-                done = await repos_of(tx).jobs.finish_held(job.id, self.worker_id, {
-                    "status": "completed", "progress": 100, "completed_at": utcnow(),
-                    "input_format": result.input_format, "output_formats": result.renditions,
-                    "warnings": result.warnings or None, "job_id": result.external_id,
-                    "error_message": "; ".join(result.warnings)[:ERROR_MESSAGE_LIMIT] or None})
-                if done is None:
-                    raise _StopJob("the job was taken away while publishing")
-                await repos_of(tx).video_files.delete_generated(video.id)
-                await repos_of(tx).video_files.create_many(rows)
-                await repos_of(tx).videos.update(video.id, {"status": "ready",
-                                                        "duration_seconds": max(1, round(result.duration))})
-        except BaseException:
-            if await repos_of(self.db).videos.find_by_id(video.id) is None:  # deleted mid-job: leave no orphans
-                await self.storage.delete_prefix(keys.video_folder(video.id))
-            raise
-        keep = {row["file_path"] for row in rows}
-        for key in await self.storage.list(prefix):  # files of an earlier, bigger ladder
-            if key not in keep:
-                await self.storage.delete(key)
-        run.finished = {"renditions": result.renditions, "duration": result.duration, "warnings": result.warnings}
-        log.info("job %d: video %d ready (%s)", job.id, video.id, "/".join(result.renditions))
 
     async def _record_failure(self, job: TranscodingJob, error: BaseException) -> None:
         permanent = isinstance(error, InputError)
@@ -312,10 +271,9 @@ class MediaQueue:
                 return  # no longer ours: whoever holds it now decides
             if not permanent and job.attempt < self.transcode.max_attempts:
                 delay = self.transcode.retry_backoff_seconds * 2 ** (job.attempt - 1)
-                retry = await repos_of(tx).jobs.create({
-                    "video_id": job.video_id, "status": "queued", "provider": job.provider,
-                    "priority": job.priority, "progress": 0, "attempt": job.attempt + 1, "retry_of_id": job.id,
-                    "run_after": utcnow() + timedelta(seconds=delay)})
+                retry = await repos_of(tx).jobs.queue(
+                    job.video_id, priority=job.priority, provider=job.provider, retry_of=job,
+                    run_after=utcnow() + timedelta(seconds=delay))
             else:
                 video_failed = await _mark_video_failed(tx, job.video_id)
         self.events.publish("job.failed", job_id=job.id, video_id=job.video_id, attempt=job.attempt,
@@ -360,8 +318,7 @@ class MediaQueue:
                                details={"job_id": active.id})
             if not await repos_of(tx).video_files.find_by_video(video_id, "original"):
                 raise Conflict("the video has no original file to transcode", code="no_original")
-            job = await repos_of(tx).jobs.create({"video_id": video_id, "status": "queued", "provider": provider,
-                                              "priority": priority, "progress": 0})
+            job = await repos_of(tx).jobs.queue(video_id, priority=priority, provider=provider)
             if video.status != "ready":
                 await repos_of(tx).videos.update(video_id, {"status": "processing"})
         self.events.publish("job.queued", job_id=job.id, video_id=video_id, priority=priority)

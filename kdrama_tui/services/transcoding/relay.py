@@ -31,6 +31,7 @@ from kdrama_tui.db import Database
 from kdrama_tui.events import Event, EventBus
 from kdrama_tui.models import TranscodingJob
 from kdrama_tui.repositories import repos_of
+from kdrama_tui.services.transcoding.publish import rendition_summary
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class _Running:
     worker_id: str | None
     started_at: datetime | None
     progress: int
+    ladder: dict[str, Any] | None = None
 
 
 class JobRelay:
@@ -156,6 +158,13 @@ class JobRelay:
         if row.progress > known.progress:
             known.progress = row.progress
             self._publish("job.progress", job_id=row.id, video_id=row.video_id, progress=row.progress)
+        if row.ladder and row.ladder != known.ladder:
+            summary = rendition_summary(row.ladder)
+            if summary["renditions_ready"] != rendition_summary(known.ladder)["renditions_ready"]:
+                # Playable early: this process's playback cache must see the new master playlist.
+                self._publish("video.updated", video_id=row.video_id, playable=True, **summary)
+            known.ladder = row.ladder
+            self._publish("job.ladder", job_id=row.id, video_id=row.video_id, **summary)
 
     async def _on_ended(self, job_id: int, was_running: bool) -> None:
         if job_id in self._local:

@@ -101,6 +101,9 @@ class SubtitleTracks:
         original = next((f for f in files if f.file_type == "original"), None)
         if video.status != "ready" or master_row is None or original is None:
             raise Conflict("subtitles can be added once the video is ready", code="video_not_ready")
+        if await repos_of(self.db).jobs.active_for_video(video_id) is not None:
+            # Playable early (or re-transcoding): the job's final master playlist would drop the new track.
+            raise Conflict("subtitles can be added once the video's transcode has finished", code="video_not_ready")
         prefix = keys.hls_folder(video_id)
         master_storage = self._storage(master_row)
         master_text = b"".join([chunk async for chunk in master_storage.read(master_row.file_path)]).decode("utf-8")

@@ -25,7 +25,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,9 +133,44 @@ class _HashingFile:
             self.path.unlink()
 
 
+async def pump(source: AsyncIterator[bytes], write: Callable[[bytearray], Awaitable[None]], *, limit: int,
+               keep_partial: bool, on_bytes: Callable[[int], None] | None = None) -> bool:
+    """Copy a request body to ``write`` in blocks of BLOCK_SIZE; True if the body broke off (kept only with
+    ``keep_partial``, else StreamInterrupted). BodyTooLong past ``limit`` bytes. Shared by the part files and
+    tus's in-place writes, so both read a body the same way."""
+    buffer, received, interrupted = bytearray(), 0, False
+    iterator = source.__aiter__()
+    while True:
+        try:
+            data = await iterator.__anext__()
+        except StopAsyncIteration:
+            break
+        except Exception as exc:  # the connection dropped mid-body
+            log.info("upload body interrupted after %d bytes: %s", received, type(exc).__name__)
+            interrupted = True
+            break
+        received += len(data)
+        if received > limit:
+            raise BodyTooLong()
+        buffer += data
+        if on_bytes is not None:
+            on_bytes(len(data))
+        if len(buffer) >= BLOCK_SIZE:
+            await write(buffer)
+            buffer = bytearray()
+    if interrupted and not keep_partial:
+        raise StreamInterrupted()
+    if buffer:
+        await write(buffer)
+    return interrupted
+
+
 class ChunkStore:
     def __init__(self, root: Path) -> None:
         self.root = root
+        # Temp files of parts being received or not yet published: named here before they exist and
+        # dropped once renamed or deleted, so the cleanup sweep (in a thread) never deletes one in use.
+        self._in_use: set[Path] = set()
 
     # ---- folders --------------------------------------------------------------------------------------
     def folder(self, token: str) -> Path:
@@ -168,6 +203,8 @@ class ChunkStore:
         def sweep() -> int:
             removed = 0
             for path in folder.glob(".*.tmp") if folder.is_dir() else []:
+                if path in self._in_use:
+                    continue
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
                     removed += 1
@@ -194,47 +231,33 @@ class ChunkStore:
         """
         algorithms = tuple(dict.fromkeys(("sha256", *algorithms)))
         temp = self.folder(token) / f".incoming.{uuid.uuid4().hex}.tmp"
-        with disk_errors():
-            writer = await asyncio.to_thread(_HashingFile, temp, algorithms)
+        self._in_use.add(temp)
+        try:
+            with disk_errors():
+                writer = await asyncio.to_thread(_HashingFile, temp, algorithms)
+        except BaseException:
+            self._in_use.discard(temp)
+            raise
         interrupted = False
         try:
             with disk_errors():
-                buffer = bytearray()
-                received = 0
-                iterator = source.__aiter__()
-                while True:
-                    try:
-                        data = await iterator.__anext__()
-                    except StopAsyncIteration:
-                        break
-                    except Exception as exc:  # the connection dropped mid-body
-                        log.info("upload body interrupted after %d bytes: %s", received, type(exc).__name__)
-                        interrupted = True
-                        break
-                    received += len(data)
-                    if received > limit:
-                        raise BodyTooLong()
-                    buffer += data
-                    if on_bytes is not None:
-                        on_bytes(len(data))
-                    if len(buffer) >= BLOCK_SIZE:
-                        await writer.write(buffer)
-                        buffer = bytearray()
-                if interrupted and not keep_partial:
-                    raise StreamInterrupted()
-                if buffer:
-                    await writer.write(buffer)
+                interrupted = await pump(source, writer.write, limit=limit, keep_partial=keep_partial,
+                                         on_bytes=on_bytes)
                 await writer.finish()
         except BaseException:
             writer.abandon()
+            self._in_use.discard(temp)
             raise
         return ReceivedPart(temp=temp, size=writer.size, sha256=writer.hashes["sha256"].hexdigest(),
                             digests={name: h.digest() for name, h in writer.hashes.items()},
                             interrupted=interrupted)
 
     async def discard(self, part: ReceivedPart) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            await asyncio.to_thread(part.temp.unlink)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                await asyncio.to_thread(part.temp.unlink)
+        finally:
+            self._in_use.discard(part.temp)
 
     async def publish(self, part: ReceivedPart, target: Path) -> None:
         """Rename the durable temp file into place (raises FileNotFoundError if the session's folder is
@@ -244,8 +267,11 @@ class ChunkStore:
             os.replace(part.temp, target)
             fsync_dir(target.parent)
 
-        with disk_errors():
-            await asyncio.wrap_future(_IO.submit(move))
+        try:
+            with disk_errors():
+                await asyncio.wrap_future(_IO.submit(move))
+        finally:
+            self._in_use.discard(part.temp)  # renamed; or failed, and the caller deletes it anyway
 
     async def delete_part(self, path: Path) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -2,11 +2,14 @@
 
 This lives in memory on purpose: bytes in flight are not durable, so they never touch the database; the
 verified total does (``uploads.bytes_received``). One part (or, for tus, one PATCH per upload) can be in
-flight at a time: a second request for it is refused instead of racing the first.
+flight at a time: a second request for it is refused instead of racing the first, unless it first
+supersedes the holder (:meth:`InflightTracker.supersede`, what tus does for a client that resumes).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,23 +35,45 @@ class InflightTracker:
         self._sessions: dict[int, _Session] = {}
         # Outlives _sessions (emptied between sequential parts) so the throttle holds across parts.
         self._last_event: dict[int, float] = {}
+        # Per claim: how to make its request stop reading (None: it cannot be stopped) and when it ended.
+        self._holders: dict[tuple[int, PartKey], tuple[Callable[[], None] | None, asyncio.Event]] = {}
 
-    def claim(self, upload_id: int, key: PartKey, *, verified: int, total: int | None) -> bool:
-        """Mark a part as in flight; False when another request already holds it."""
+    def claim(self, upload_id: int, key: PartKey, *, verified: int, total: int | None,
+              stop: Callable[[], None] | None = None) -> bool:
+        """Mark a part as in flight; False when another request already holds it. ``stop`` ends the
+        holder's body early (as if its connection dropped) when a later request supersedes it."""
         session = self._sessions.setdefault(upload_id, _Session(verified, total))
         if key in session.parts:
             return False
         session.verified = max(session.verified, verified)
         session.parts[key] = 0
+        self._holders[(upload_id, key)] = (stop, asyncio.Event())
         return True
 
     def release(self, upload_id: int, key: PartKey) -> None:
+        holder = self._holders.pop((upload_id, key), None)
+        if holder is not None:
+            holder[1].set()
         session = self._sessions.get(upload_id)
         if session is None:
             return
         session.parts.pop(key, None)
         if not session.parts:
             del self._sessions[upload_id]
+
+    async def supersede(self, upload_id: int, key: PartKey, *, wait_seconds: float) -> bool:
+        """Stop the request holding ``key`` and wait (up to ``wait_seconds``) until it has settled what it
+        received; True if there was one. A client that resumes has given up on its earlier request, whose
+        connection may look alive for minutes (or be gone, its last bytes still being recorded)."""
+        holder = self._holders.get((upload_id, key))
+        if holder is None:
+            return False
+        stop, done = holder
+        if stop is not None:
+            stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), wait_seconds)
+        return True
 
     def add(self, upload_id: int, key: PartKey, nbytes: int) -> None:
         session = self._sessions.get(upload_id)

@@ -16,82 +16,50 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import math
-import re
 import secrets
-import time
 import weakref
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from kdrama_tui.config import Settings
-from kdrama_tui.db import Database, Executor
-from kdrama_tui.errors import Conflict, DomainError, InsufficientStorage, NotFound, TooLarge, ValidationError
+from kdrama_tui.db import Database
+from kdrama_tui.errors import Conflict, InsufficientStorage, NotFound, TooLarge, ValidationError
 from kdrama_tui.events import EventBus
-from kdrama_tui.models import Upload, User, Video, utcnow
+from kdrama_tui.models import Upload, User, utcnow
 from kdrama_tui.repositories import repos_of
 from kdrama_tui.services.library.handoff import Library, display_filename
-from kdrama_tui.services.library.metadata import clean_fields, parse_metadata
-from kdrama_tui.services.series.fields import clean_upload_episode
-from kdrama_tui.services.series.placement import place, upload_guess
+from kdrama_tui.services.library.metadata import clean_fields
 from kdrama_tui.services.uploads.chunkstore import (
-    AssemblyError,
     BodyTooLong,
     ChunkStore,
-    PartRef,
     ReceivedPart,
     StreamInterrupted,
 )
+from kdrama_tui.services.uploads.completion import Completion
+from kdrama_tui.services.uploads.ending import Ending
 from kdrama_tui.services.uploads.progress import InflightTracker, PartKey, percent
+from kdrama_tui.services.uploads.states import (
+    ENDED,
+    OPEN,
+    RECEIVING,
+    SUPERSEDE_SECONDS,
+    TUS_STREAM,
+    ChecksumMismatch,
+    ChunkResult,
+    Gone,
+    chunk_conflict,
+    iso,
+    parse_sha256,
+    same_digest,
+)
+from kdrama_tui.services.uploads.tus_parts import TusAppends
 
 log = logging.getLogger(__name__)
 
-RECEIVING = ("pending", "uploading")  # parts are accepted
-OPEN = ("pending", "uploading", "assembling")  # not finished: listed as active, bytes kept, disk reserved
-_SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
-_CHUNK_NUMBER = re.compile(r"^[0-9]{1,9}$")
-TUS_STREAM: PartKey = "tus"
-
-
-class Gone(DomainError):
-    code = "gone"
-    status = 410
-
-
-class ChecksumMismatch(DomainError):
-    code = "checksum_mismatch"
-    status = 422
-
-
-@dataclass(frozen=True)
-class ChunkResult:
-    upload: Upload
-    stored: bool  # False: the same bytes were already verified (no-op)
-
-
-def parse_chunk_number(raw: str) -> int:
-    """A chunk number from the URL: plain decimal digits only (``-1``, ``1e309``, ``abc`` are refused)."""
-    if not raw.isascii() or not _CHUNK_NUMBER.match(raw):
-        raise ValidationError(f"chunk number must be a non-negative integer (got {raw[:40]!r})",
-                              code="invalid_chunk_number")
-    return int(raw)
-
-
-def parse_sha256(value: str | None, *, header: str = "X-Chunk-SHA256") -> str:
-    if value is None or not value.strip():
-        raise ValidationError(f"the {header} header is required (64 hex digits)", code="checksum_required")
-    value = value.strip()
-    if not _SHA256_HEX.match(value):
-        raise ValidationError(f"{header} must be 64 hex digits", code="invalid_checksum")
-    return value.lower()
-
-
-class UploadService:
+class UploadService(TusAppends, Completion, Ending):
     def __init__(self, db: Database, library: Library, events: EventBus, settings: Settings, *,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.db = db
@@ -102,6 +70,9 @@ class UploadService:
         self.inflight = InflightTracker(events)
         self.clock = clock
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.supersede_seconds = SUPERSEDE_SECONDS
+        # tus: upload id -> (offset, SHA-256 of its data file up to there), carried from PATCH to PATCH.
+        self._tus_digests: dict[int, tuple[int, Any]] = {}
 
     @property
     def expire_after(self) -> timedelta:
@@ -109,11 +80,13 @@ class UploadService:
 
     # ---- sessions -------------------------------------------------------------------------------------
     async def create(self, user: User, *, filename: Any, total_size: Any, total_chunks: Any = None,
-                     metadata: Any = None, sha256: Any = None, protocol: str = "chunk") -> Upload:
+                     metadata: Any = None, sha256: Any = None, protocol: str = "chunk",
+                     tus_metadata: str | None = None) -> Upload:
         """Open a session after checking every limit, before a single byte is accepted.
 
         ``total_size`` None (tus only) defers the length: a later PATCH declares it (:meth:`append`), and
-        until then ``uploads.max_size`` bounds the bytes accepted.
+        until then ``uploads.max_size`` bounds the bytes accepted. ``tus_metadata`` is the client's raw
+        Upload-Metadata header, kept to be given back on HEAD (``metadata`` holds the parsed fields).
         """
         if not isinstance(filename, str) or not filename.strip():
             raise ValidationError("filename is required", code="invalid_filename")
@@ -154,7 +127,7 @@ class UploadService:
             "total_chunks": total_chunks, "uploaded_chunks": [], "status": "pending", "token": token,
             "protocol": protocol, "metadata": cleaned, "chunk_size": chunk_size, "bytes_received": 0,
             "expected_sha256": expected, "created_at": now, "updated_at": now,
-            "expires_at": now + self.expire_after,
+            "expires_at": now + self.expire_after, "tus_metadata": tus_metadata if protocol == "tus" else None,
         })
         try:
             await self.store.create_folder(token)
@@ -196,6 +169,16 @@ class UploadService:
             raise NotFound("upload not found", code="upload_not_found")
         return upload
 
+    async def settled_tus(self, user: User, token: str) -> Upload:
+        """A tus upload as a new request about it must see it: a PATCH still in flight for it (its client
+        resumed, so it gave up on that request) is stopped first and what it received is recorded, so the
+        offset is final. Without this a resume right after a dropped connection raced the server noticing
+        the drop: HEAD gave an offset the old PATCH then moved, or the new PATCH found the upload busy."""
+        upload = await self.get_by_token(user, token)
+        if await self.inflight.supersede(upload.id, TUS_STREAM, wait_seconds=self.supersede_seconds):
+            upload = await self.get_by_token(user, token)
+        return upload
+
     def view(self, upload: Upload) -> dict[str, Any]:
         """What GET /api/uploads/{id} shows: verified parts, bytes (with those in flight) and progress."""
         in_flight = self.inflight.bytes_in_flight(upload.id) if upload.status in RECEIVING else 0
@@ -211,9 +194,9 @@ class UploadService:
             "length_deferred": upload.total_size is None,
             "progress": percent(received, upload.total_size), "metadata": upload.metadata,
             "sha256": upload.expected_sha256, "video_id": upload.video_id, "error": upload.error_message,
-            "created_at": _iso(upload.created_at), "updated_at": _iso(upload.updated_at),
-            "expires_at": _iso(upload.expires_at) if upload.status in OPEN else None,
-            "completed_at": _iso(upload.completed_at),
+            "created_at": iso(upload.created_at), "updated_at": iso(upload.updated_at),
+            "expires_at": iso(upload.expires_at) if upload.status in OPEN else None,
+            "completed_at": iso(upload.completed_at),
         }
 
     async def list_for_user(self, user: User, *, limit: int = 100) -> list[dict[str, Any]]:
@@ -236,11 +219,19 @@ class UploadService:
                            details={"video_id": upload.video_id})
         if upload.status == "assembling":
             raise Conflict("this upload is being assembled; it takes no more data", code="upload_assembling")
-        if upload.status == "aborted":
-            raise Gone("this upload was aborted", code="upload_aborted")
-        if upload.status == "expired":
-            raise Gone("this upload expired and its data was deleted", code="upload_expired")
+        if upload.status in ENDED:
+            code, message = ENDED[upload.status]
+            raise Gone(message, code=code)
         raise Conflict(f"this upload failed: {upload.error_message or 'unknown error'}", code="upload_failed")
+
+    @staticmethod
+    def require_live(upload: Upload) -> None:
+        """tus: a terminated, expired or failed upload is gone (410); a completed one still answers HEAD."""
+        if upload.status in ENDED:
+            code, message = ENDED[upload.status]
+            raise Gone(message, code=code)
+        if upload.status == "failed":
+            raise Gone(upload.error_message or "this upload failed", code="upload_failed")
 
     # ---- parts ----------------------------------------------------------------------------------------
     def expected_chunk_size(self, upload: Upload, number: int) -> int:
@@ -268,7 +259,9 @@ class UploadService:
                                       code="chunk_size_mismatch")
         existing = await repos_of(self.db).upload_chunks.find_chunk(upload.id, number)
         if existing is not None and existing.status == "verified":
-            return ChunkResult(upload, stored=False) if _same(existing.checksum, sha256) else _chunk_conflict(number)
+            if same_digest(existing.checksum, sha256):
+                return ChunkResult(upload, stored=False)
+            chunk_conflict(number)
         if not self.inflight.claim(upload.id, number, verified=upload.bytes_received, total=upload.total_size):
             raise Conflict(f"chunk {number} is being uploaded by another request", code="chunk_in_progress")
         try:
@@ -284,117 +277,12 @@ class UploadService:
                 await self.store.discard(part)
                 raise ValidationError(f"chunk {number} must be exactly {expected} bytes (got {part.size})",
                                       code="chunk_size_mismatch")
-            if not _same(part.sha256, sha256):
+            if not same_digest(part.sha256, sha256):
                 await self.store.discard(part)
                 raise ChecksumMismatch(f"chunk {number} does not match its X-Chunk-SHA256; nothing was kept")
             return await self._record(upload, number, part)
         finally:
             self.inflight.release(upload.id, number)
-
-    async def append(self, user: User, token: str, *, offset: int, body: AsyncIterator[bytes],
-                     content_length: int | None, checksum: tuple[str, bytes] | None,
-                     upload_length: int | None = None) -> Upload:
-        """tus PATCH: add the body at ``offset``; completes the upload when the last byte arrives.
-
-        Without a checksum an interrupted body is kept up to where it stopped (the client resumes from
-        there); with one, a mismatch or an interruption keeps nothing of the request. ``upload_length``
-        declares a deferred length (once; repeating the same value is a harmless retry).
-        """
-        upload = await self.get_by_token(user, token)
-        self.require_receiving(upload)
-        if offset != upload.bytes_received:
-            raise Conflict(f"Upload-Offset {offset} does not match the upload's offset {upload.bytes_received}",
-                           code="offset_mismatch", details={"offset": upload.bytes_received})
-        # Claimed first: a length declared by a PATCH that is then refused as busy must not change the
-        # upload under the PATCH that is streaming.
-        if not self.inflight.claim(upload.id, TUS_STREAM, verified=upload.bytes_received, total=upload.total_size):
-            raise Conflict("another PATCH for this upload is in progress", code="upload_busy")
-        try:
-            upload = await self._patch_claimed(upload, offset, body, content_length, checksum, upload_length)
-        finally:
-            self.inflight.release(upload.id, TUS_STREAM)
-        if upload.total_size is not None and upload.bytes_received == upload.total_size:
-            upload = await self.complete(user, upload.id)
-        return upload
-
-    async def _patch_claimed(self, upload: Upload, offset: int, body: AsyncIterator[bytes],
-                             content_length: int | None, checksum: tuple[str, bytes] | None,
-                             upload_length: int | None) -> Upload:
-        if upload_length is not None:
-            upload = await self.declare_length(upload, upload_length)
-        deferred = upload.total_size is None
-        # While the length is unknown, uploads.max_size is the only bound on what may still arrive.
-        remaining = (self.limits.max_size if deferred else upload.total_size) - offset
-        past_end = (f"the upload may be at most {self.limits.max_size} bytes (uploads.max_size)" if deferred
-                    else "the body goes past Upload-Length")
-        past_code = "upload_too_large" if deferred else "exceeds_upload_length"
-        if content_length is not None:
-            if content_length > self.limits.max_chunk_size:
-                raise TooLarge(f"a PATCH body may be at most {self.limits.max_chunk_size} bytes",
-                               code="chunk_too_large")
-            if content_length > remaining:
-                raise TooLarge(f"{past_end} ({remaining} bytes remain)", code=past_code,
-                               details={"offset": upload.bytes_received})
-        if len(upload.uploaded_chunks) >= self.limits.max_chunks and remaining > 0:
-            raise TooLarge(f"this upload already has {self.limits.max_chunks} parts; send larger PATCH bodies",
-                           code="too_many_parts")
-        if deferred:
-            # Nothing was reserved for it at creation: each body must fit beside what others reserved.
-            await self._check_disk(min(remaining, self.limits.max_chunk_size) if content_length is None
-                                   else content_length)
-        algorithm = checksum[0] if checksum else "sha256"
-        try:
-            part = await self._receive(upload, TUS_STREAM, body, limit=min(remaining, self.limits.max_chunk_size),
-                                       algorithms=(algorithm,), keep_partial=checksum is None)
-        except BodyTooLong:
-            raise TooLarge(f"{past_end} or uploads.max_chunk_size; nothing of this request was kept",
-                           code=past_code, details={"offset": upload.bytes_received}) from None
-        except StreamInterrupted:
-            raise ValidationError("the body ended early; with Upload-Checksum nothing of it was kept",
-                                  code="incomplete_body") from None
-        if checksum is not None and not hmac.compare_digest(part.digests[algorithm], checksum[1]):
-            await self.store.discard(part)
-            raise ChecksumMismatch("the body does not match Upload-Checksum; nothing was kept", status=460)
-        if part.size == 0:
-            await self.store.discard(part)
-            return upload
-        number = max(upload.uploaded_chunks) + 1 if upload.uploaded_chunks else 0
-        return (await self._record(upload, number, part, tus_offset=offset)).upload
-
-    async def declare_length(self, upload: Upload, length: int) -> Upload:
-        """tus creation-defer-length: fix a deferred upload's length, once and for all.
-
-        The same length again is a retry (its first answer was lost) and changes nothing; a different one,
-        or one shorter than what has already arrived, is refused.
-        """
-        if upload.total_size is not None:
-            if length == upload.total_size:
-                return upload
-            raise Conflict(f"this upload's length is already {upload.total_size} bytes; it cannot change",
-                           code="upload_length_fixed", details={"offset": upload.bytes_received})
-        self._check_total_size(length)
-        if length < upload.bytes_received:
-            raise Conflict(f"Upload-Length {length} is less than the {upload.bytes_received} bytes already "
-                           "received", code="upload_length_too_small", details={"offset": upload.bytes_received})
-        await self._check_disk(length - upload.bytes_received)
-        async with self.db.transaction() as tx:
-            row = await repos_of(tx).uploads.lock(upload.id)
-            if row is None:
-                raise NotFound("upload not found", code="upload_not_found")
-            self.require_receiving(row)
-            if row.total_size is not None:  # a concurrent request declared it first
-                if row.total_size != length:
-                    raise Conflict(f"this upload's length is already {row.total_size} bytes; it cannot change",
-                                   code="upload_length_fixed", details={"offset": row.bytes_received})
-                return row
-            if length < row.bytes_received:
-                raise Conflict(f"Upload-Length {length} is less than the {row.bytes_received} bytes already "
-                               "received", code="upload_length_too_small", details={"offset": row.bytes_received})
-            updated = await repos_of(tx).uploads.update(upload.id, {"total_size": length, "updated_at": self.clock()})
-            assert updated is not None
-        self.inflight.set_total(upload.id, length)
-        log.info("upload %d declared its length: %d bytes", upload.id, length)
-        return updated
 
     async def _receive(self, upload: Upload, key: PartKey, body: AsyncIterator[bytes], **options: Any
                        ) -> ReceivedPart:
@@ -410,11 +298,16 @@ class UploadService:
         raise AssertionError("unreachable")
 
     async def _record(self, upload: Upload, number: int, part: ReceivedPart, *,
-                      tus_offset: int | None = None) -> ChunkResult:
-        """Make a verified part durable under its final name, then record it with the session's totals."""
+                      tus_offset: int | None = None, in_place: bool = False) -> ChunkResult:
+        """Make a verified part durable under its final name, then record it with the session's totals.
+
+        ``in_place``: a tus body already durable in the upload's data file (its checksum is the SHA-256 of
+        the file up to its end); there is nothing to rename, and nothing to delete if recording fails.
+        """
         target = self.store.part_path(upload.token, number, part.sha256)
         try:
-            await self.store.publish(part, target)
+            if not in_place:
+                await self.store.publish(part, target)
         except FileNotFoundError:  # the folder went away: aborted or expired meanwhile
             await self.store.discard(part)
             await self._raise_if_closed(upload.id)
@@ -431,9 +324,9 @@ class UploadService:
                 self.require_receiving(row)  # a stale request never undoes an abort or expiry
                 existing = await repos_of(tx).upload_chunks.find_chunk(upload.id, number)
                 if existing is not None and existing.status == "verified":
-                    if _same(existing.checksum, part.sha256):
+                    if same_digest(existing.checksum, part.sha256):
                         return ChunkResult(row, stored=False)
-                    _chunk_conflict(number)
+                    chunk_conflict(number)
                 if tus_offset is not None and row.bytes_received != tus_offset:
                     raise Conflict("the upload moved on meanwhile", code="offset_mismatch",
                                    details={"offset": row.bytes_received})
@@ -460,227 +353,19 @@ class UploadService:
             # with the same checksum (then it is the very same bytes and must stay).
             with contextlib.suppress(Exception):
                 recorded = await repos_of(self.db).upload_chunks.find_chunk(upload.id, number)
-                if recorded is None or not _same(recorded.checksum, part.sha256):
+                if not in_place and (recorded is None or not same_digest(recorded.checksum, part.sha256)):
                     await self.store.delete_part(target)
             raise
         self.inflight.verified(upload.id, updated.bytes_received)
         return ChunkResult(updated, stored=True)
+
+    def _forget(self, upload_id: int) -> None:
+        """The upload ended: drop what was kept in memory for it."""
+        self.inflight.forget(upload_id)
+        self._tus_digests.pop(upload_id, None)
 
     async def _raise_if_closed(self, upload_id: int) -> None:
         upload = await repos_of(self.db).uploads.find_by_id(upload_id)
         if upload is None:
             raise NotFound("upload not found", code="upload_not_found")
         self.require_receiving(upload)
-
-    # ---- completion -----------------------------------------------------------------------------------
-    def _lock(self, upload_id: int) -> asyncio.Lock:
-        lock = self._locks.get(upload_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[upload_id] = lock
-        return lock
-
-    def completing(self, upload_id: int) -> bool:
-        lock = self._locks.get(upload_id)
-        return lock is not None and lock.locked()
-
-    async def complete(self, user: User | None, upload_id: int) -> Upload:
-        """Assemble, check and hand off a fully received upload; idempotent (one video, however often).
-
-        ``user`` None is the cleanup task finishing an upload whose owner went away mid-assembly.
-        """
-        lock = self._lock(upload_id)
-        async with lock:
-            if user is not None:
-                upload = await self.get(user, upload_id, allow_admin=False)
-            else:
-                upload = await repos_of(self.db).uploads.get(upload_id)
-            if upload.status == "completed":
-                return upload
-            if upload.status in RECEIVING:
-                upload = await self._start_assembly(upload)
-            elif upload.status != "assembling":
-                self.require_receiving(upload)
-            return await self._assemble_and_hand_off(upload)
-
-    async def _start_assembly(self, upload: Upload) -> Upload:
-        if upload.protocol == "tus":
-            if upload.total_size is None:
-                raise Conflict("this upload's length is not known yet; send Upload-Length with a PATCH",
-                               code="upload_incomplete", details={"offset": upload.bytes_received})
-            if upload.bytes_received < upload.total_size:
-                raise Conflict(f"only {upload.bytes_received} of {upload.total_size} bytes have arrived",
-                               code="upload_incomplete", details={"offset": upload.bytes_received})
-        else:
-            have = set(upload.uploaded_chunks)
-            missing = [n for n in range(upload.total_chunks) if n not in have]
-            if missing:
-                shown = ", ".join(map(str, missing[:20])) + (" ..." if len(missing) > 20 else "")
-                raise Conflict(f"{len(missing)} chunk(s) missing: {shown}", code="missing_chunks",
-                               details={"missing": missing})
-        now = self.clock()
-        moved = await repos_of(self.db).uploads.transition(
-            upload.id, RECEIVING, {"status": "assembling", "updated_at": now, "expires_at": now + self.expire_after})
-        if moved is None:  # aborted or expired between the read and now
-            current = await repos_of(self.db).uploads.get(upload.id)
-            if current.status != "assembling":
-                self.require_receiving(current)
-            return current
-        return moved
-
-    async def _assemble_and_hand_off(self, upload: Upload) -> Upload:
-        assert upload.total_size is not None  # the database's CHECK: nothing is assembled without a length
-        parts = [PartRef(c.chunk_number, c.chunk_size, c.checksum)
-                 for c in await repos_of(self.db).upload_chunks.verified(upload.id)]
-        try:
-            await self.store.assemble(upload.token, parts, upload.total_size)
-        except AssemblyError as exc:
-            await self._fail(upload, str(exc))
-            raise Conflict(f"this upload cannot be assembled: {exc}", code="upload_failed") from exc
-        source = await self.store.handoff(upload.token)
-
-        async def mark_completed(tx: Executor, video: Video) -> None:
-            now = self.clock()
-            done = await repos_of(tx).uploads.transition(upload.id, ("assembling",), {
-                "status": "completed", "video_id": video.id, "completed_at": now, "updated_at": now})
-            if done is None:
-                raise Conflict("the upload was aborted while it was being assembled", code="upload_aborted")
-            await place(tx, video, upload_guess(upload.metadata or {}, upload.filename))  # its series, if named
-
-        metadata = parse_metadata(upload.metadata, fallback_title=Path(upload.filename).stem or upload.filename)
-        try:
-            accepted = await self.library.accept_original(
-                uploader_id=upload.user_id, source=source, original_filename=upload.filename, metadata=metadata,
-                expected_sha256=upload.expected_sha256, move=True, in_transaction=mark_completed)
-        except ValidationError as exc:  # the file itself is wrong (e.g. its SHA-256): final
-            await self._fail(upload, exc.message)
-            if exc.code == "checksum_mismatch":
-                raise ChecksumMismatch(exc.message) from exc
-            raise
-        await self.store.remove(upload.token)
-        self.inflight.forget(upload.id)
-        completed = await repos_of(self.db).uploads.get(upload.id)
-        self.events.publish("upload.completed", upload_id=upload.id, video_id=accepted.video.id,
-                            user_id=upload.user_id, total_size=upload.total_size)
-        log.info("upload %d completed as video %d", upload.id, accepted.video.id)
-        return completed
-
-    async def _episode_of(self, metadata: dict[str, Any]) -> dict[str, Any]:
-        """The metadata's series and episode, checked before a byte is sent (a series id must exist)."""
-        episode = clean_upload_episode(metadata)
-        if isinstance(episode.get("series"), int) and \
-                await repos_of(self.db).series.find_by_id(episode["series"]) is None:
-            raise ValidationError(f"series {episode['series']} does not exist", code="invalid_episode",
-                                  details={"field": "series"})
-        return episode
-
-    async def _fail(self, upload: Upload, reason: str) -> None:
-        now = self.clock()
-        await repos_of(self.db).uploads.transition(upload.id, OPEN, {
-            "status": "failed", "error_message": reason[:1000], "updated_at": now})
-        await self.store.remove(upload.token)
-        self.inflight.forget(upload.id)
-        self.events.publish("upload.failed", upload_id=upload.id, user_id=upload.user_id, error=reason)
-        log.warning("upload %d failed: %s", upload.id, reason)
-
-    # ---- ending ---------------------------------------------------------------------------------------
-    async def abort(self, user: User, upload_id: int) -> Upload:
-        """DELETE: stop a session and remove its bytes (idempotent for sessions already ended)."""
-        upload = await self.get(user, upload_id)
-        return await self._abort(upload)
-
-    async def abort_tus(self, user: User, token: str) -> Upload:
-        return await self._abort(await self.get_by_token(user, token))
-
-    async def _abort(self, upload: Upload) -> Upload:
-        async with self._lock(upload.id):  # never in the middle of a completion
-            now = self.clock()
-            aborted = await repos_of(self.db).uploads.transition(upload.id, OPEN,
-                                                                  {"status": "aborted", "updated_at": now})
-            if aborted is None:
-                current = await repos_of(self.db).uploads.get(upload.id)
-                if current.status == "completed":
-                    raise Conflict("this upload is completed; delete the video instead", code="upload_completed",
-                                   details={"video_id": current.video_id})
-                await self.store.remove(upload.token)  # already ended: make sure no bytes remain
-                return current
-        await self.store.remove(upload.token)
-        self.inflight.forget(upload.id)
-        self.events.publish("upload.aborted", upload_id=upload.id, user_id=upload.user_id)
-        log.info("upload %d aborted", upload.id)
-        return aborted
-
-    async def sweep(self) -> dict[str, int]:
-        """One cleanup pass: finish uploads whose bytes are all in, expire idle ones, delete stray bytes."""
-        report = {"completed": 0, "expired": 0, "removed_folders": 0, "removed_temp_files": 0}
-        repo = repos_of(self.db).uploads
-        for upload in await repo.find_in_statuses(("uploading", "assembling")):
-            finished = upload.status == "assembling" or (
-                upload.protocol == "tus" and upload.bytes_received == upload.total_size)
-            if not finished or self.completing(upload.id) or self.inflight.busy(upload.id):
-                continue
-            try:
-                await self.complete(None, upload.id)
-                report["completed"] += 1
-            except DomainError as exc:
-                log.warning("could not finish upload %d yet: %s", upload.id, exc.message)
-            except Exception:
-                log.exception("could not finish upload %d", upload.id)
-        now = self.clock()
-        for upload in await repo.find_expired(OPEN, now):
-            if self.completing(upload.id) or self.inflight.busy(upload.id):
-                continue  # bytes are arriving right now, or it is being assembled
-            expired = await repo.transition(upload.id, OPEN, {"status": "expired", "updated_at": now},
-                                            expired_before=now)
-            if expired is None:
-                continue
-            await self.store.remove(upload.token)
-            self.inflight.forget(upload.id)
-            report["expired"] += 1
-            self.events.publish("upload.expired", upload_id=upload.id, user_id=upload.user_id,
-                                bytes_received=upload.bytes_received)
-            log.info("upload %d expired after %.1f idle hours; its bytes were deleted", upload.id,
-                     self.limits.expire_hours)
-        for folder in await asyncio.to_thread(self.store.folders):
-            upload = await repo.find_by_token(folder.name)
-            if upload is not None and upload.status in OPEN:
-                if not self.inflight.busy(upload.id) and not self.completing(upload.id):
-                    report["removed_temp_files"] += await self.store.remove_temp_files(folder.name)
-                continue
-            # An ended session whose bytes outlived it (the process died before deleting them), or a folder
-            # without a row (a crash during creation; only once it is old, in case the row is on its way).
-            if upload is not None or _age_seconds(folder) > self.limits.expire_hours * 3600:
-                await self.store.remove(folder.name)
-                report["removed_folders"] += 1
-        return report
-
-    async def run_cleanup(self) -> None:
-        """The background task: sweep at start (recovering from a crash) and every interval after."""
-        while True:
-            try:
-                report = await self.sweep()
-                if any(report.values()):
-                    log.info("upload cleanup: %s", report)
-            except Exception:
-                log.exception("upload cleanup failed; will retry")
-            await asyncio.sleep(self.limits.cleanup_interval_seconds)
-
-
-def _same(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.lower(), b.lower())
-
-
-def _chunk_conflict(number: int) -> Any:
-    raise Conflict(f"chunk {number} was already received with a different checksum; the original is kept",
-                   code="chunk_conflict")
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _age_seconds(path: Path) -> float:
-    try:
-        return time.time() - path.stat().st_mtime
-    except FileNotFoundError:
-        return 0.0

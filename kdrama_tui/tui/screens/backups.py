@@ -68,6 +68,7 @@ class BackupsScreen(SectionScreen):
                  if schedule["enabled"] else "the schedule is off (backup.enabled = false)",
                  "cloud: " + ("ready" if body["cloud_ready"] else "bucket set, no encryption key"
                               if body["cloud_configured"] else "not configured")]
+        lines += contents_lines(body)
         if body.get("warning"):
             lines.append(body["warning"])
         self.query_one("#schedule", Static).update("\n".join(lines))
@@ -136,5 +137,25 @@ class BackupsScreen(SectionScreen):
                     else "restart the server to use it")
             kept = f"; the replaced database is kept as {result['previous_copy']}" \
                 if result.get("previous_copy") else ""
-            self.notify(f"restored {result['restored']}{kept}; {then}", timeout=10, markup=False)
+            checked = f"; media: {result['reconciled']['summary']}" if result.get("reconciled") else ""
+            self.notify(f"restored {result['restored']}{kept}{checked}; {then}", timeout=10, markup=False)
             self.reload()
+
+
+def contents_lines(body: dict[str, Any]) -> list[str]:
+    """What a backup holds, what the last restore reconciled, and the last start-up check of the media."""
+    lines = []
+    holds = body.get("holds") or {}
+    if holds:
+        lines.append(f"a backup holds: {', '.join(holds.get('holds') or [])} · not the media files (back them "
+                     "up apart)")
+    restore = body.get("last_restore") or {}
+    if restore:
+        reconciled = (restore.get("reconciled") or {}).get("summary") or "media not checked"
+        lines.append(f"last restore: {restore.get('restored')} at {short_time(restore.get('at'))} · {reconciled}")
+        for item in (restore.get("reconciled") or {}).get("missing", [])[:3]:
+            lines.append(f"  missing #{item['video_id']} {item['title']}: {item['reason']}")
+    check = body.get("media_check") or {}
+    if check:
+        lines.append(f"media check at start-up ({short_time(check.get('at'))}): {check.get('summary')}")
+    return lines

@@ -83,8 +83,9 @@ class SectionScreen(Screen[None]):
             self.mark_stale()
             return
         self.on_server_event(event)
-        # Progress arrives about once a second per transfer: screens apply it directly, never refetch.
-        if self.RELOAD_ON and kind.startswith(self.RELOAD_ON) and not kind.endswith(".progress"):
+        # Progress (and a job's per-rendition state) arrives about once a second per transfer: screens apply
+        # it directly, never refetch.
+        if self.RELOAD_ON and kind.startswith(self.RELOAD_ON) and not kind.endswith((".progress", ".ladder")):
             self.mark_stale()
 
     def on_server_event(self, event: dict[str, Any]) -> None:

@@ -79,14 +79,40 @@ class JobsScreen(SectionScreen):
         return text_bar(100 if job["status"] == "completed" else job.get("progress") or 0, width=10)
 
     def on_server_event(self, event: dict[str, Any]) -> None:
-        if event.get("type") != "job.progress":
-            return
         data = event.get("data") or {}
         key = str(data.get("job_id"))
-        if key in self.jobs and isinstance(data.get("progress"), int | float):
+        if key not in self.jobs:
+            return
+        if event.get("type") == "job.ladder":  # which renditions play already, how far the others are
+            self.jobs[key]["ladder_summary"] = data
+            if key == self.selected_key(self.query_one("#jobs", DataTable)):
+                self._show_selected()
+            return
+        if event.get("type") == "job.progress" and isinstance(data.get("progress"), int | float):
             self.jobs[key]["progress"] = data["progress"]
             self.query_one("#jobs", DataTable).update_cell(key, PROGRESS_COLUMN,
                                                            Text(self._progress(self.jobs[key])))
+
+    @staticmethod
+    def _ladder_lines(job: dict[str, Any]) -> list[str]:
+        """Path, encoder and one line per rendition: from the job row, updated by job.ladder events."""
+        ladder = job.get("ladder") or {}
+        renditions = [dict(r) for r in ladder.get("renditions") or []]
+        live = job.get("ladder_summary")
+        if live:
+            ladder = {**ladder, **{k: live[k] for k in ("path", "reason", "encoder") if live.get(k)}}
+            for r in renditions:
+                r["ready"] = r["name"] in live.get("renditions_ready", []) or r.get("ready")
+                r["progress"] = live.get("renditions_progress", {}).get(r["name"], r.get("progress", 0))
+        if not ladder:
+            return []
+        path = "source copy" if ladder.get("path") == "copy" else "full re-encode"
+        lines = ["", f"path: {path} ({ladder.get('reason') or '?'})", f"encoder: {ladder.get('encoder') or '?'}"]
+        for r in sorted(renditions, key=lambda r: -int(r.get("height") or 0)):
+            state = "playable" if r.get("ready") else f"{text_bar(r.get('progress') or 0, width=10)}"
+            source = "copied" if r.get("source") == "copy" else "encoded"
+            lines.append(f"  {r['name']:>6} {r.get('width')}x{r.get('height')} {source:8} {state}")
+        return lines
 
     @on(DataTable.RowHighlighted, "#jobs")
     def _show_selected(self) -> None:
@@ -97,6 +123,7 @@ class JobsScreen(SectionScreen):
                      f"{job['status']} · priority {job['priority']} · attempt {job.get('attempt') or 1}"
                      f" · queued {short_time(job.get('created_at'))} · started {short_time(job.get('started_at'))}"
                      f" · ended {short_time(job.get('completed_at'))}"]
+            lines += self._ladder_lines(job)
             if job.get("error_message"):
                 lines += ["", "error:", job["error_message"]]
             for warning in job.get("warnings") or []:

@@ -17,13 +17,13 @@ from kdrama_tui.tui.formatting import human_bytes, human_duration, short_date, t
 from kdrama_tui.tui.screens.base import SectionScreen
 from kdrama_tui.tui.screens.video_form import VideoEditModal
 
-STATUSES = ("ready", "processing", "uploading", "failed")
+STATUSES = ("ready", "processing", "uploading", "failed", "missing")  # missing: failed, files found gone
 # column key -> (label, sort key of a video dict)
 COLUMNS: dict[str, tuple[str, Any]] = {
     "id": ("ID", lambda v: v["id"]),
     "title": ("Title", lambda v: (v.get("title") or "").casefold()),
     "year": ("Year", lambda v: v.get("year") or 0),
-    "status": ("Status", lambda v: v.get("status") or ""),
+    "status": ("Status", lambda v: shown_status(v)),
     "public": ("Public", lambda v: bool(v.get("is_public"))),
     "created": ("Added", lambda v: v.get("created_at") or ""),
 }
@@ -113,7 +113,7 @@ class VideosScreen(SectionScreen):
         sort_key = COLUMNS[self.sort_column][1]
         self.order.sort(key=sort_key, reverse=self.sort_reverse)
         self.fill_table(self.query_one("#videos", DataTable), (
-            (str(v["id"]), (str(v["id"]), truncate(v.get("title"), 48), str(v.get("year") or "-"), v["status"],
+            (str(v["id"]), (str(v["id"]), truncate(v.get("title"), 48), str(v.get("year") or "-"), shown_status(v),
                             "yes" if v.get("is_public") else "no", short_date(v.get("created_at"))))
             for v in self.order))
 
@@ -271,13 +271,18 @@ class VideosScreen(SectionScreen):
         self.notify(f"copied {url}{note}", timeout=6, markup=False)
 
 
+def shown_status(video: dict[str, Any]) -> str:
+    """"missing" for a failed video whose files were found gone, else its status."""
+    return "missing" if video.get("missing_reason") else str(video.get("status") or "")
+
+
 def describe(detail: dict[str, Any], listed: dict[str, dict[str, Any]]) -> str:
     """The detail pane's text."""
     video = detail["video"]
     listed_video = listed.get(str(video["id"]), {})
     lines = [
         f"#{video['id']} {video['title']}" + (f" ({video['year']})" if video.get("year") else "")
-        + f" · {video['status']} · {'public' if video.get('is_public') else 'private'}",
+        + f" · {shown_status(video)} · {'public' if video.get('is_public') else 'private'}",
         f"genre {video.get('genre') or '-'} · actors {', '.join(video.get('actors') or []) or '-'}",
         f"duration {human_duration(video.get('duration_seconds')) if video.get('duration_seconds') else '-'}"
         f" · original {video.get('original_filename') or '-'} · added {short_date(video.get('created_at'))}",
@@ -287,8 +292,17 @@ def describe(detail: dict[str, Any], listed: dict[str, dict[str, Any]]) -> str:
         f" (7 days {detail['views']['last_7_days']}) · comments {detail['comments']['total']}"
         f" ({detail['comments']['pending']} pending)",
     ]
+    if video.get("missing_reason"):
+        lines.insert(1, f"missing: {video['missing_reason']}")
     for job in detail["jobs"][-3:]:
         line = f"job {job['id']}: {job['status']} {job.get('progress', 0)}% priority {job.get('priority')}"
+        ladder = job.get("ladder") or {}
+        if ladder:
+            line += f" · {'source copy' if ladder.get('path') == 'copy' else 'full re-encode'}"
+            pending = [f"{r['name']} {r.get('progress', 0)}%" for r in ladder.get("renditions") or []
+                       if not r.get("ready")]
+            if pending and job["status"] == "processing":
+                line += f" · encoding {' '.join(pending)}"
         if job.get("error_message"):
             line += f" · {truncate(job['error_message'].splitlines()[-1], 80)}"
         lines.append(line)

@@ -86,3 +86,37 @@ async def test_hlsjs_and_static_files_come_from_this_origin(world: World) -> Non
     assert (await world.client.get("/static/player.js")).status == 200
     assert (await world.client.get("/static/app.css")).status == 200
     assert (await world.client.get("/static/../config.py")).status in (403, 404)
+
+
+async def test_series_page_catalog_card_and_episode_watch_page(world: World) -> None:
+    series = await world.svc.series.create({"title": f"Goblin {EVIL}", "native_title": "도깨비",
+                                            "alt_titles": ["Guardian: The Lonely and Great God"],
+                                            "synopsis": f"A goblin {EVIL}", "year": 2016, "network": "tvN"})
+    second = await world.video(title="Goblin E02")
+    first = await world.video(title="Goblin E01")
+    hidden = await world.video(title="Goblin E03 private", is_public=False)
+    lone = await world.video(title="A lone film")
+    for number, video in ((2, second), (1, first), (3, hidden)):
+        await world.svc.series.attach(series.id, {"video_id": video.id, "season": 1, "episode": number,
+                                                  "episode_title": f"Part {number}"})
+    await world.svc.series.set_segments(first.id, [{"type": "intro", "start": 0, "end": 3}])
+    resp = await world.client.get(f"/series/{series.id}")
+    page = await resp.text()
+    assert resp.status == 200 and EVIL not in page and "Goblin &lt;img" in page and "A goblin &lt;img" in page
+    assert "도깨비" in page and "Guardian: The Lonely and Great God" in page and "tvN" in page
+    order = [int(m) for m in re.findall(r'class="episode" data-video-id="(\d+)"', page)]
+    assert order == [first.id, second.id]  # in order, without the private one
+    assert "Goblin E03 private" not in page and "Subtitles · 자막: English, 한국어" in page and "0:10" in page
+    assert (await world.client.get("/series/424242")).status == 404
+    assert (await world.client.get("/series/abc")).status == 404
+    # The catalog: one card for the series, the lone video as before.
+    home = await (await world.client.get("/")).text()
+    assert home.count(f'data-series-id="{series.id}"') == 1 and f'href="/series/{series.id}"' in home
+    assert f'href="/watch/{first.id}"' not in home and f'href="/watch/{lone.id}"' in home
+    # An episode's watch page carries its series (for the next episode) and its segments.
+    config = _config(await (await world.client.get(f"/watch/{first.id}")).text())
+    assert config["seriesId"] == series.id
+    assert config["segments"] == [{"type": "intro", "start": 0.0, "end": 3.0}]
+    episodes = [e["video_id"] for s in config["series"]["seasons"] for e in s["episodes"]]
+    assert episodes == [first.id, second.id]
+    assert _config(await (await world.client.get(f"/watch/{lone.id}")).text())["seriesId"] is None

@@ -504,7 +504,7 @@ async def test_cli_backup_and_restore_with_a_running_server(sqlite_settings: Set
     settings = sqlite_settings
     made = _cli(settings, "backup", "run")
     assert made.returncode == 0, made.stderr
-    name = made.stdout.split()[1]
+    name = next(line for line in made.stdout.splitlines() if line.startswith("backup ")).split()[1]
     assert name.startswith("kdrama-backup-") and (settings.backup_dir / name).is_file()
     listed = _cli(settings, "backup", "list", "--local")
     assert listed.returncode == 0 and name in listed.stdout

@@ -9,7 +9,8 @@ import pytest
 
 from kdrama_tui.config import Settings, load_settings
 from kdrama_tui.events import EventBus
-from kdrama_tui.services.backup.service import BackupService, expired, parse_name
+from kdrama_tui.services.backup.names import expired, parse_name
+from kdrama_tui.services.backup.service import BackupService
 from tests.support.s3 import S3Bucket
 
 NOW = datetime(2024, 3, 30, 3, 0, 0, tzinfo=UTC)  # 30 days earlier is leap day 2024-02-29

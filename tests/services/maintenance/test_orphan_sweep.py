@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from kdrama_tui.config import ConfigError, Settings, load_settings
+from kdrama_tui.models import utcnow
 from kdrama_tui.repositories import repos_of
 from kdrama_tui.services.container import Services, build_services
 from kdrama_tui.services.library.handoff import SubtitleSidecar
@@ -159,17 +160,21 @@ async def test_s3_sweep_removes_only_old_unreferenced_folders(settings: Settings
         local_orphan = await plant(svc.storages["local"], tmp_path, size=500)  # every configured storage
         age_local(svc.storages["local"], local_orphan, 2 * DAY)
         s3_bucket.put("originals/not-a-uuid/x.bin", b"kept")
+        old_written = utcnow()
         await asyncio.sleep(3.5)  # S3 dates objects itself, to the second: let the first ones age
         fresh = await plant(s3, tmp_path)
+        # The cutoff sits 1 s after the old objects were written, and >= 1.5 s before the fresh one's date
+        # (even truncated to the second), however slowly the machine runs the rest of the test.
+        cutoff = old_written + timedelta(seconds=1)
         sweeper = OrphanSweeper(svc.db, svc.storages, svc.events, grace=timedelta(seconds=2))
         all_keys = set(s3_bucket.keys())
 
-        dry = await sweeper.sweep(dry_run=True)
+        dry = await sweeper.sweep(dry_run=True, grace=utcnow() - cutoff)
         assert sorted((f.provider, f.prefix, f.size) for f in dry.removed) == [
             ("local", local_orphan, 510), ("s3", orphan, 2010)]
         assert set(s3_bucket.keys()) == all_keys
 
-        report = await sweeper.sweep()
+        report = await sweeper.sweep(grace=utcnow() - cutoff)
         assert sorted((f.provider, f.prefix) for f in report.removed) == [("local", local_orphan), ("s3", orphan)]
         assert [(f.provider, f.prefix) for f in report.too_recent] == [("s3", fresh)]
         assert set(s3_bucket.keys()) == all_keys - {orphan + "source.mp4", orphan + "subtitles/00.srt"}

@@ -117,7 +117,7 @@ async def test_behind_real_nginx_with_x_accel_redirect(world: World) -> None:
                 assert resp.status == 200 and await resp.read() == data
                 assert resp.headers["Content-Type"] == "video/iso.segment"
                 assert resp.headers["Access-Control-Allow-Origin"] == "*"
-                assert resp.headers.getall("Cache-Control") == ["public, max-age=31536000, immutable"]
+                assert resp.headers.getall("Cache-Control") == ["public, max-age=31536000, s-maxage=3600, immutable"]
                 assert len(resp.headers.getall("Access-Control-Allow-Origin")) == 1
             async with http.get(f"{nginx.url}/hls/{public.id}/90p/seg_00002.m4s",
                                 headers={"Range": "bytes=5-104"}) as resp:

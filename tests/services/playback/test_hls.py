@@ -47,7 +47,7 @@ async def test_public_video_files_have_the_right_types_and_bytes(world: World) -
 async def test_cache_headers_long_for_segments_short_for_playlists(world: World) -> None:
     video = await world.video()
     segment = await world.client.get(f"/hls/{video.id}/90p/seg_00002.m4s")
-    assert segment.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert segment.headers["Cache-Control"] == "public, max-age=31536000, s-maxage=3600, immutable"
     playlist = await world.client.get(f"/hls/{video.id}/90p/index.m3u8")
     assert playlist.headers["Cache-Control"] == "public, max-age=5"
 

@@ -196,7 +196,9 @@ async def preflight(client: TestClient, path: str, origin: str, method: str = "P
 
 async def test_a_length_sent_while_another_patch_streams_changes_nothing(svc: Services, vip: Account) -> None:
     """A retry with Upload-Length arriving while the first PATCH still streams is refused as busy and must
-    not fix a length under that PATCH (which would leave more bytes than the upload's length)."""
+    not fix a length under that PATCH (which would leave more bytes than the upload's length). (This first
+    PATCH cannot be stopped, so the retry gives up waiting for it to settle after supersede_seconds.)"""
+    svc.uploads.supersede_seconds = 0.2
     user = await repos_of(svc.db).users.find_by_id(vip.user_id)
     assert user is not None
     upload = await svc.uploads.create(user, filename="a.mp4", total_size=None, protocol="tus")

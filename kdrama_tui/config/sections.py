@@ -1,29 +1,19 @@
-"""Typed settings.
+"""The settings of each section (``[server]``, ``[database]``...): one typed, documented field per setting.
 
-Precedence, lowest first: the defaults below (documented in ``config/default.toml``) < the TOML file given
-by ``--config`` or ``KDRAMA_CONFIG`` < environment variables ``KDRAMA_<SECTION>_<KEY>`` (plus the short
-``KDRAMA_DATA_DIR`` and ``KDRAMA_DATABASE_URL``). Every value is checked once at start-up; a bad one
-raises :class:`ConfigError` with one line that names the setting and what is wrong.
+Each section checks its own values in ``validate()``; a bad one raises :class:`ConfigError` with one line
+that names the setting and what is wrong.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
-import json
-import os
 import re
-import tomllib
-import types
-import typing
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from kdrama_tui.errors import ConfigError
 
-SECRET_KEYS = {"secret_key", "access_key", "encryption_key", "password"}
+SECRET_KEYS = {"secret_key", "access_key", "encryption_key", "password", "master_key"}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
@@ -50,9 +40,13 @@ class ServerSettings:
     port: int = _doc("TCP port of the HTTP server.", default=8080)
     public_url: str = _doc("Base URL viewers use; empty means http://host:port.", default="")
     client_max_size: int | str = _doc("Largest non-upload request body.", default="1MiB")
+    node_name: str = _doc("This node's name in a cluster (database connections, the event stream, "
+                          "`backup restore`); empty = <hostname>:<port>.", default="")
 
     def validate(self) -> None:
         _check(1 <= self.port <= 65535, "server.port", f"must be 1-65535 (got {self.port})")
+        _check(len(self.node_name) <= 40 and self.node_name.isprintable(), "server.node_name",
+               "must be at most 40 printable characters")
         if self.public_url:
             _check(self.public_url.startswith(("http://", "https://")), "server.public_url",
                    f"must start with http:// or https:// (got {self.public_url!r})")
@@ -70,7 +64,12 @@ class DatabaseSettings:
     sqlite_synchronous: str = _doc("SQLite synchronous mode: FULL survives power loss, NORMAL is faster.",
                                    default="FULL")
     busy_timeout_ms: int = _doc("How long SQLite waits for another writer before failing.", default=10000)
-    pool_size: int = _doc("PostgreSQL connection pool size.", default=10)
+    pool_size: int = _doc("PostgreSQL connection pool size (per process).", default=10)
+    statement_cache_size: int = _doc("Prepared statements asyncpg keeps per PostgreSQL connection; 0 behind "
+                                     "PgBouncer in transaction mode.", default=100)
+    session_url: str = _doc("PostgreSQL address for what needs a session of its own (cluster locks, "
+                            "LISTEN/NOTIFY): set it to a direct or session-mode address when url goes through "
+                            "PgBouncer in transaction mode; empty = url.", default="")
 
     def validate(self) -> None:
         if self.url:
@@ -81,6 +80,10 @@ class DatabaseSettings:
         self.sqlite_synchronous = self.sqlite_synchronous.upper()
         _check(self.busy_timeout_ms >= 0, "database.busy_timeout_ms", "must be >= 0")
         _check(self.pool_size >= 1, "database.pool_size", "must be >= 1")
+        _check(self.statement_cache_size >= 0, "database.statement_cache_size", "must be >= 0")
+        if self.session_url:
+            _check(self.session_url.startswith(("postgresql://", "postgres://")), "database.session_url",
+                   "must start with postgresql://")
 
 
 STORAGE_PROVIDERS = ("local", "s3", "wasabi", "idrive", "google_cloud")
@@ -186,6 +189,12 @@ class TranscodeSettings:
     poll_seconds: float = _doc("How often a worker looks for jobs other processes queued.", default=2.0)
     max_runtime_factor: float = _doc("ffmpeg is stopped (job failed) after this many times the video's "
                                      "duration plus 5 minutes.", default=10.0)
+    copy_source: bool = _doc("Keep a browser-playable H.264 source as the top rendition without re-encoding "
+                             "(remuxed; lower renditions aligned to its keyframes); off = re-encode all.",
+                             default=True)
+    hardware_encoder: str = _doc("Encoder for encoded renditions: auto (a working VAAPI/QSV/NVENC, else "
+                                 "libx264), none (libx264), or h264_vaapi / h264_qsv / h264_nvenc.",
+                                 default="auto")
 
     def validate(self) -> None:
         _check(isinstance(self.ladder, list) and len(self.ladder) > 0, "transcode.ladder",
@@ -208,6 +217,8 @@ class TranscodeSettings:
         _check(self.retry_backoff_seconds >= 0, "transcode.retry_backoff_seconds", "must be >= 0")
         _check(0.1 <= self.poll_seconds <= 3600, "transcode.poll_seconds", "must be 0.1-3600")
         _check(self.max_runtime_factor > 0, "transcode.max_runtime_factor", "must be > 0")
+        _check(self.hardware_encoder in {"auto", "none", "h264_vaapi", "h264_qsv", "h264_nvenc"},
+               "transcode.hardware_encoder", "must be auto, none, h264_vaapi, h264_qsv or h264_nvenc")
         for i, rung in enumerate(self.ladder):
             for key in ("video_bitrate", "audio_bitrate"):
                 _check(bool(re.fullmatch(r"\d+(\.\d+)?[kKmM]?", str(rung[key]))), f"transcode.ladder[{i}].{key}",
@@ -227,6 +238,9 @@ class IngestSettings:
     late_subtitle_timeout_seconds: float = _doc(
         "A subtitle dropped alone (Name.ko.srt) is attached to the already imported video of the same name; "
         "one that matches no video waits this long for its video, then goes to failed/.", default=3600.0)
+    shared: bool = _doc("The watch folders are one network folder every node of a cluster sees: one node at a "
+                        "time watches them (another takes over when it stops). Off: each node watches its own.",
+                        default=False)
 
     def validate(self) -> None:
         _check(self.quiet_seconds >= 0, "ingest.quiet_seconds", "must be >= 0")
@@ -262,6 +276,10 @@ class BackupSettings:
 
 @dataclass
 class SecuritySettings:
+    master_key: str = _doc("The master key itself (32 bytes, base64), for every node of a cluster to share; meant "
+                           "for the environment (KDRAMA_SECURITY_MASTER_KEY, e.g. a systemd EnvironmentFile), "
+                           "never a config file others can read. Overrides master_key_file (secret: never "
+                           "logged).", default="")
     master_key_file: str = _doc("File holding the AES-256 key (32 bytes, base64) that encrypts signing keys; "
                                 "empty = <data_dir>/master.key, generated on first start with mode 0600. "
                                 "A file named here must exist. Back it up apart from the database.", default="")
@@ -306,6 +324,9 @@ class StreamingSettings:
     segment_max_age: int = _doc("Cache lifetime (s) of segments; they never change once published.",
                                 default=31536000)
     playlist_max_age: int = _doc("Cache lifetime (s) of playlists.", default=5)
+    cdn_max_age: int = _doc("Longest time (s) a shared cache (a CDN edge, a proxy cache) may keep public media "
+                            "(s-maxage): an edge stops serving a video made private or deleted within it. "
+                            "Private media are never stored by shared caches.", default=3600)
     views_per_ip_per_minute: int = _doc("View beacons accepted per IP per minute; more are dropped.", default=30)
     comments_per_ip_per_minute: int = _doc("Comments accepted per IP per minute; more get 429.", default=5)
     comment_max_length: int = _doc("Longest comment accepted, in characters.", default=2000)
@@ -318,6 +339,7 @@ class StreamingSettings:
                "streaming.x_accel_prefix", "must start and end with '/'")
         _check(self.segment_max_age >= 0, "streaming.segment_max_age", "must be >= 0")
         _check(self.playlist_max_age >= 0, "streaming.playlist_max_age", "must be >= 0")
+        _check(0 <= self.cdn_max_age <= 31536000, "streaming.cdn_max_age", "must be 0-31536000")
         _check(self.views_per_ip_per_minute >= 1, "streaming.views_per_ip_per_minute", "must be >= 1")
         _check(self.comments_per_ip_per_minute >= 1, "streaming.comments_per_ip_per_minute", "must be >= 1")
         _check(1 <= self.comment_max_length <= 100_000, "streaming.comment_max_length", "must be 1-100000")
@@ -337,71 +359,6 @@ SECTIONS: dict[str, type] = {
 }
 
 
-@dataclass
-class Settings:
-    data_dir: Path = _doc("Where the database, media, uploads and keys live.", default=Path("data"))
-    server: ServerSettings = field(default_factory=ServerSettings)
-    database: DatabaseSettings = field(default_factory=DatabaseSettings)
-    storage: StorageSettings = field(default_factory=StorageSettings)
-    uploads: UploadSettings = field(default_factory=UploadSettings)
-    transcode: TranscodeSettings = field(default_factory=TranscodeSettings)
-    ingest: IngestSettings = field(default_factory=IngestSettings)
-    backup: BackupSettings = field(default_factory=BackupSettings)
-    security: SecuritySettings = field(default_factory=SecuritySettings)
-    streaming: StreamingSettings = field(default_factory=StreamingSettings)
-    source_file: str | None = None
-
-    # Derived paths; all settings that default to "under data_dir" resolve here.
-    @property
-    def database_url(self) -> str:
-        return self.database.url or f"sqlite:///{self.data_dir / 'kdrama.db'}"
-
-    @property
-    def media_root(self) -> Path:
-        return Path(self.storage.local_root) if self.storage.local_root else self.data_dir / "media"
-
-    @property
-    def uploads_dir(self) -> Path:
-        return self.data_dir / "uploads"
-
-    @property
-    def work_dir(self) -> Path:
-        """Scratch space for transcodes and assembly; same filesystem as media so renames are atomic."""
-        return self.data_dir / "work"
-
-    @property
-    def watch_dirs(self) -> list[Path]:
-        return [Path(p) for p in self.ingest.watch_dirs] or [self.data_dir / "watch"]
-
-    @property
-    def backup_dir(self) -> Path:
-        return Path(self.backup.local_dir) if self.backup.local_dir else self.data_dir / "backups"
-
-    @property
-    def master_key_path(self) -> Path:
-        return Path(self.security.master_key_file) if self.security.master_key_file \
-            else self.data_dir / "master.key"
-
-    def validate(self) -> Settings:
-        for name in SECTIONS:
-            getattr(self, name).validate()
-        return self
-
-    def effective(self, mask_secrets: bool = True) -> dict[str, Any]:
-        """The configuration as a dict (for the Settings screen); secrets become '***'."""
-        out: dict[str, Any] = {"data_dir": str(self.data_dir)}
-        for name in SECTIONS:
-            section = dataclasses.asdict(getattr(self, name))
-            if mask_secrets:
-                for key in section:
-                    if key in SECRET_KEYS and section[key]:
-                        section[key] = "***"
-                if name == "database" and section.get("url"):
-                    section["url"] = re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", section["url"])
-            out[name] = section
-        return out
-
-
 def _check(ok: bool, name: str, problem: str) -> None:
     if not ok:
         raise ConfigError(f"{name}: {problem}")
@@ -412,116 +369,3 @@ def _size(name: str, value: int | str) -> int:
         return parse_size(value)
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc}") from None
-
-
-def _field_types(cls: type) -> dict[str, Any]:
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
-
-
-def _coerce(name: str, value: Any, kind: Any, from_env: bool) -> Any:
-    """Convert a TOML or environment value to the field's type, or fail naming the setting."""
-    origin = typing.get_origin(kind)
-    try:
-        if kind is bool:
-            if isinstance(value, bool):
-                return value
-            if from_env and str(value).lower() in {"1", "true", "yes", "on"}:
-                return True
-            if from_env and str(value).lower() in {"0", "false", "no", "off"}:
-                return False
-            raise ValueError(f"must be true or false (got {value!r})")
-        if kind is int:
-            if isinstance(value, bool):
-                raise ValueError("must be an integer")
-            if isinstance(value, int):
-                return value
-            if from_env and re.fullmatch(r"\s*-?\d+\s*", str(value)):
-                return int(str(value))
-            raise ValueError(f"must be an integer (got {value!r})")
-        if kind is float:
-            if isinstance(value, bool):
-                raise ValueError("must be a number")
-            if isinstance(value, int | float):
-                return float(value)
-            if from_env and re.fullmatch(r"\s*-?\d+(\.\d*)?\s*", str(value)):
-                return float(str(value))
-            raise ValueError(f"must be a number (got {value!r})")
-        if kind is str:
-            if isinstance(value, str):
-                return value
-            raise ValueError(f"must be a string (got {value!r})")
-        if kind is Path:
-            return Path(str(value))
-        if origin is list:
-            if from_env and isinstance(value, str):
-                text = value.strip()
-                if text.startswith("["):
-                    value = json.loads(text)
-                else:
-                    value = [p.strip() for p in text.split(",") if p.strip()]
-            if not isinstance(value, list):
-                raise ValueError("must be a list")
-            return value
-        if origin in (types.UnionType, typing.Union):  # int | str sizes
-            if isinstance(value, int | str) and not isinstance(value, bool):
-                return value if not (from_env and isinstance(value, str) and value.isdigit()) else int(value)
-            raise ValueError(f"must be a size such as 1073741824 or '1GiB' (got {value!r})")
-    except (ValueError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{name}: {exc}") from None
-    return value
-
-
-def _apply(target: Any, section: str, values: Mapping[str, Any], from_env: bool, source: str) -> None:
-    types_ = _field_types(type(target))
-    for key, value in values.items():
-        if key not in types_:
-            raise ConfigError(f"{section}.{key}: unknown setting (in {source})")
-        setattr(target, key, _coerce(f"{section}.{key}", value, types_[key], from_env))
-
-
-def load_settings(config_file: str | os.PathLike[str] | None = None,
-                  env: Mapping[str, str] | None = None) -> Settings:
-    """Build validated settings from defaults, an optional TOML file and the environment."""
-    env = os.environ if env is None else env
-    settings = Settings()
-    config_file = config_file or env.get("KDRAMA_CONFIG") or None
-    if config_file:
-        path = Path(config_file)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"config file {path}: not found") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"config file {path}: {exc}") from None
-        settings.source_file = str(path)
-        for key, value in data.items():
-            if key == "data_dir":
-                settings.data_dir = Path(str(value))
-            elif key in SECTIONS and isinstance(value, dict):
-                _apply(getattr(settings, key), key, value, False, str(path))
-            else:
-                raise ConfigError(f"{key}: unknown setting or section (in {path})")
-    if env.get("KDRAMA_DATA_DIR"):
-        settings.data_dir = Path(env["KDRAMA_DATA_DIR"])
-    if env.get("KDRAMA_DATABASE_URL"):
-        settings.database.url = env["KDRAMA_DATABASE_URL"]
-    for var, value in env.items():
-        if not var.startswith("KDRAMA_") or var in {"KDRAMA_DATA_DIR", "KDRAMA_DATABASE_URL", "KDRAMA_CONFIG"}:
-            continue
-        rest = var[len("KDRAMA_"):].lower()
-        section = next((s for s in SECTIONS if rest.startswith(s + "_")), None)
-        if section is None:
-            continue  # other KDRAMA_* variables (e.g. KDRAMA_API_KEY) belong to commands, not settings
-        _apply(getattr(settings, section), section, {rest[len(section) + 1:]: value}, True, var)
-    return settings.validate()
-
-
-def describe_defaults() -> dict[str, dict[str, tuple[Any, str]]]:
-    """Every setting with its default and its doc, for checking config/default.toml against the code."""
-    out: dict[str, dict[str, tuple[Any, str]]] = {}
-    for name, cls in SECTIONS.items():
-        instance = cls()
-        out[name] = {f.name: (getattr(instance, f.name), f.metadata.get("doc", ""))
-                     for f in dataclasses.fields(cls)}
-    return out

@@ -1,0 +1,1 @@
+"""What lets several nodes share one database: common secrets, cluster-wide singletons, cross-node events."""
