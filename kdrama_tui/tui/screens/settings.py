@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from kdrama_tui.tui.screens.base import SectionScreen
+from kdrama_tui.tui.screens.tables import TableSection
 
 
 def flatten(settings: dict[str, Any]) -> Iterator[tuple[str, str]]:
@@ -26,8 +26,9 @@ def flatten(settings: dict[str, Any]) -> Iterator[tuple[str, str]]:
             yield section, str(values)
 
 
-class SettingsScreen(SectionScreen):
+class SettingsScreen(TableSection):
     SECTION = "settings"
+    TABLE = "settings"
     CSS_PATH = "settings.tcss"
     BINDINGS = [Binding("r", "reload", "Refresh")]
 
@@ -41,6 +42,9 @@ class SettingsScreen(SectionScreen):
         table: DataTable[str] = DataTable(id="settings", cursor_type="row", zebra_stripes=True)
         table.add_columns("Setting", "Value")
         yield table
+
+    def empty_text(self, table_id: str) -> str:
+        return "the server sent no settings"
 
     @work(exclusive=True, group="settings.load", description="Load settings", exit_on_error=False)
     async def reload(self) -> None:
