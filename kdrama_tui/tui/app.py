@@ -66,10 +66,11 @@ def section_bindings(screen: Screen[Any]) -> list[Binding]:
     """A section's own actions (one per action, in its order), not its widgets' cursor keys."""
     seen: set[str] = set()
     found = []
-    for binding in screen.BINDINGS:
-        if isinstance(binding, Binding) and binding.description and binding.action not in seen:
-            seen.add(binding.action)
-            found.append(binding)
+    for cls in type(screen).__mro__:  # the section's own first, then what its kind of screen shares
+        for binding in cls.__dict__.get("BINDINGS", ()):
+            if isinstance(binding, Binding) and binding.description and binding.action not in seen:
+                seen.add(binding.action)
+                found.append(binding)
     return found
 
 
