@@ -43,6 +43,7 @@ from kdrama_tui.tui.screens.jobs import JobsScreen
 from kdrama_tui.tui.screens.login import Credentials, LoginScreen
 from kdrama_tui.tui.screens.logs import LogsScreen
 from kdrama_tui.tui.screens.quit import DETACH, STOP, QuitModal, detach_command
+from kdrama_tui.tui.screens.series import SeriesScreen
 from kdrama_tui.tui.screens.settings import SettingsScreen
 from kdrama_tui.tui.screens.startup import StartupScreen
 from kdrama_tui.tui.screens.uploads import UploadsScreen
@@ -59,6 +60,7 @@ SECTION_SCREENS: dict[str, type[Screen[Any]]] = {
     "users": UsersScreen, "keys": ApiKeysScreen, "comments": CommentsScreen, "backups": BackupsScreen,
     "logs": LogsScreen, "settings": SettingsScreen,
 }
+SECTION_SCREENS["series"] = SeriesScreen
 
 
 

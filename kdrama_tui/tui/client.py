@@ -287,3 +287,45 @@ class AdminClient:
 
     async def delete_comment(self, comment_id: int) -> None:
         await self.request("DELETE", f"/api/comments/{int(comment_id)}")
+
+    # ---- series --------------------------------------------------------------------------------------
+    async def series_page(self, *, q: str | None = None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+        """``{"items", "total", "limit", "offset"}`` in title order (admins see every series)."""
+        return await self.request("GET", "/api/series", params={"q": q or None, "limit": limit, "offset": offset})
+
+    async def series_detail(self, series_id: int) -> dict[str, Any]:
+        """A series with ``seasons: [{number, episodes: [...]}]`` in order."""
+        return await self.request("GET", f"/api/series/{int(series_id)}")
+
+    async def create_series(self, fields: dict[str, Any]) -> dict[str, Any]:
+        return await self.request("POST", "/api/series", json_body=fields)
+
+    async def update_series(self, series_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+        return await self.request("PATCH", f"/api/series/{int(series_id)}", json_body=changes)
+
+    async def delete_series(self, series_id: int) -> None:
+        await self.request("DELETE", f"/api/series/{int(series_id)}")
+
+    async def attach_episode(self, series_id: int, placement: dict[str, Any]) -> dict[str, Any]:
+        """``placement``: video_id, season, episode, optional episode_end; 409 when the number is taken."""
+        return await self.request("POST", f"/api/series/{int(series_id)}/episodes", json_body=placement)
+
+    async def detach_episode(self, series_id: int, video_id: int) -> None:
+        await self.request("DELETE", f"/api/series/{int(series_id)}/episodes/{int(video_id)}")
+
+    async def renumber_episodes(self, series_id: int, moves: list[dict[str, Any]]) -> dict[str, Any]:
+        """Only the episode fields change (no re-transcode); all or nothing, swaps allowed."""
+        return await self.request("POST", f"/api/series/{int(series_id)}/renumber", json_body={"episodes": moves})
+
+    async def set_segments(self, video_id: int, segments: list[dict[str, Any]]) -> dict[str, Any]:
+        return await self.request("PUT", f"/api/videos/{int(video_id)}/segments", json_body={"segments": segments})
+
+    async def set_season_segments(self, series_id: int, season: int, segments: list[dict[str, Any]]
+                                  ) -> dict[str, Any]:
+        return await self.request("PUT", f"/api/series/{int(series_id)}/seasons/{int(season)}/segments",
+                                  json_body={"segments": segments})
+
+    async def unmatched(self, limit: int = 200, offset: int = 0) -> dict[str, Any]:
+        """Imported files not placed in a series: ``{"items": [{video, reason, source_name, show_title,
+        season, episode, recorded_at}], "total"}``, oldest first."""
+        return await self.request("GET", "/api/admin/unmatched", params={"limit": limit, "offset": offset})

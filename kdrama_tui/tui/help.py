@@ -29,6 +29,15 @@ SECTION_HELP: dict[str, SectionHelp] = {
                     "(its files are gone: see the reason in the details)"),
          ("Public", "yes: listed in the catalog; no: plays only through signed links"),
          ("Added", "when the video was created"))),
+    "series": SectionHelp(
+        "Shows and their episodes in order. The pane below lists the highlighted series' episodes (tab moves "
+        "there): detach, renumber a misnamed file (only its numbers change, nothing is transcoded again) or "
+        "set its intro/outro, for one episode or the whole season. u shows the files ingest could not place: "
+        "a attaches the highlighted one to a series, n makes a new series from it.",
+        (("ID", "the series' number (GET /api/series/<id>)"), ("Title", "its title"),
+         ("Native", "its title in Hangul"), ("Year", "first aired"), ("Status", "airing or completed"),
+         ("Ready/eps", "episodes ready to play, of all its episodes"),
+         ("Missing", "episode numbers below the highest that no file covers (S2: per season)"))),
     "uploads": SectionHelp(
         "Upload sessions still in flight (chunked and tus), with live progress. Aborting deletes what was "
         "received; a tus client may start again.",
@@ -81,7 +90,7 @@ SECTION_HELP: dict[str, SectionHelp] = {
 }
 
 GLOBAL_KEYS: tuple[tuple[str, str], ...] = (
-    ("1-9, 0", "go to a section (or click its name in the top bar)"),
+    ("1-9, 0, S", "go to a section (S: Series; or click its name in the top bar)"),
     ("? / F1", "this help"),
     ("ctrl+p", "command palette: every action by name"),
     ("q", "quit (all in one: asks first, since the server stops too)"),

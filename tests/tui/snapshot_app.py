@@ -100,6 +100,10 @@ async def seed(settings: Settings) -> None:
                                  "error_message": "ffmpeg exited with status 1: moov atom not found",
                                  "created_at": FROZEN - timedelta(hours=2), "started_at": FROZEN - timedelta(hours=2),
                                  "completed_at": FROZEN - timedelta(hours=2)})
+        goblin = await svc.series.create({"title": "Goblin", "native_title": "도깨비", "year": 2016, "network": "tvN",
+                                          "genres": ["Fantasy", "Romance"], "alt_titles": ["Dokkaebi"]})
+        await svc.series.attach(goblin.id, {"video_id": videos[1].id, "season": 1, "episode": 1})
+        await svc.series.attach(goblin.id, {"video_id": videos[3].id, "season": 1, "episode": 3})
         await repos.video_files.create({"video_id": videos[0].id, "file_type": "original", "storage_provider": "local",
                                         "file_path": "originals/a/source.mkv", "file_size": 3_221_225_472,
                                         "checksum": "0" * 64, "created_at": FROZEN})

@@ -9,6 +9,7 @@ from textual.widgets import Static
 SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("dashboard", "1", "Dash"),
     ("videos", "2", "Videos"),
+    ("series", "S", "Series"),
     ("uploads", "3", "Uploads"),
     ("jobs", "4", "Jobs"),
     ("users", "5", "Users"),
@@ -21,7 +22,10 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
 SECTION_TITLES = {
     "dashboard": "Dashboard", "videos": "Videos", "uploads": "Uploads", "jobs": "Jobs", "users": "Users",
     "keys": "API keys", "comments": "Comments", "backups": "Backups", "logs": "Logs", "settings": "Settings",
+    "series": "Series",
 }
+# Used only where the full bar does not fit (80 columns since Series joined).
+SHORT_LABELS = {"uploads": "Upl", "comments": "Comms", "backups": "Backup", "settings": "Set"}
 
 
 class NavBar(Static):
@@ -30,11 +34,24 @@ class NavBar(Static):
     """
 
     def __init__(self, current: str, available: set[str] | frozenset[str] | None = None) -> None:
+        self.full = self._bar(current, available, {})
+        self.short = self._bar(current, available, SHORT_LABELS)
+        super().__init__(self.full, id="nav")
+
+    @staticmethod
+    def _bar(current: str, available: set[str] | frozenset[str] | None, labels: dict[str, str]) -> Content:
         parts: list[Content] = []
         for mode, key, label in SECTIONS:
             if available is not None and mode not in available:
                 continue
-            item = Content.from_markup(f"[b]{key}[/b]{label}")
+            label = labels.get(mode, label)
+            # A letter key that starts its label is bolded in place ("Series"), a digit goes in front.
+            text = f"[b]{key}[/b]{label[1:]}" if label.startswith(key) else f"[b]{key}[/b]{label}"
+            item = Content.from_markup(text)
             style = "reverse $accent" if mode == current else ""
             parts.append(item.stylize(f"{style} @click=app.section('{mode}')".strip()))
-        super().__init__(Content(" ").join(parts), id="nav")
+        return Content(" ").join(parts)
+
+    def on_resize(self) -> None:
+        """Shorter names where the whole bar would not fit one line (80 columns)."""
+        self.update(self.full if self.size.width >= self.full.cell_length else self.short)
