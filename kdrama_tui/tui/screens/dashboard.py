@@ -85,7 +85,8 @@ class DashboardScreen(SectionScreen):
             return
         address, details = self.server_lines
         uptime = human_duration(self.kapp.clock() - self.started_at)
-        self.query_one("#server", Static).update(f"{address}\nup {uptime} · {details}")
+        who = f"{self.kapp.mode} · {self.kapp.identity}" if self.kapp.identity else self.kapp.mode
+        self.query_one("#server", Static).update(f"{address}\nup {uptime} · {details}\n{who}")
 
     @staticmethod
     def _work_text(stats: dict[str, Any]) -> str:

@@ -29,7 +29,7 @@ class NavBar(Static):
     NavBar { height: 1; width: 1fr; background: $panel; color: $text-muted; }
     """
 
-    def __init__(self, current: str, available: set[str] | frozenset[str] | None = None) -> None:
+    def __init__(self, current: str, available: set[str] | frozenset[str] | None = None, who: str = "") -> None:
         parts: list[Content] = []
         for mode, key, label in SECTIONS:
             if available is not None and mode not in available:
@@ -37,4 +37,16 @@ class NavBar(Static):
             item = Content.from_markup(f"[b]{key}[/b]{label}")
             style = "reverse $accent" if mode == current else ""
             parts.append(item.stylize(f"{style} @click=app.section('{mode}')".strip()))
-        super().__init__(Content(" ").join(parts), id="nav")
+        self.nav = Content(" ").join(parts)
+        self.who = who  # "root (api key) · console", shown at the right when it fits
+        super().__init__(self.nav, id="nav")
+
+    def render(self) -> Content:
+        width = self.size.width
+        room = width - self.nav.cell_length - 2
+        if not self.who or room < 8:
+            return self.nav
+        who = self.who if len(self.who) <= room else self.who.split(" · ")[0]  # the admin, at least
+        if len(who) > room:
+            return self.nav
+        return self.nav + Content(" " * (width - self.nav.cell_length - len(who))) + Content(who)
