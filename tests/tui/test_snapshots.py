@@ -46,7 +46,7 @@ def open_section(key: str | None, mode: str, extra: Callable[[Pilot[Any]], Any] 
         events.publish("upload.progress", upload_id=1, percent=40.1)
         events.publish("user.updated", user_id=3, is_active=False)
         if mode == "dashboard":
-            await wait_until(pilot, lambda: len(pilot.app.screen.query_one("#events", RichLog).lines) >= 4,
+            await wait_until(pilot, lambda: len(pilot.app.screen.query_one("#events", RichLog).lines) >= 3,
                              what="events on the dashboard")
         if key is not None:
             await goto(pilot, key, mode)

@@ -33,9 +33,10 @@ class NavBar(Static):
     NavBar { height: 1; width: 1fr; background: $panel; color: $text-muted; }
     """
 
-    def __init__(self, current: str, available: set[str] | frozenset[str] | None = None) -> None:
+    def __init__(self, current: str, available: set[str] | frozenset[str] | None = None, who: str = "") -> None:
         self.full = self._bar(current, available, {})
         self.short = self._bar(current, available, SHORT_LABELS)
+        self.who = who  # "root (api key) · console", shown at the right when it fits
         super().__init__(self.full, id="nav")
 
     @staticmethod
@@ -52,6 +53,15 @@ class NavBar(Static):
             parts.append(item.stylize(f"{style} @click=app.section('{mode}')".strip()))
         return Content(" ").join(parts)
 
-    def on_resize(self) -> None:
-        """Shorter names where the whole bar would not fit one line (80 columns)."""
-        self.update(self.full if self.size.width >= self.full.cell_length else self.short)
+    def render(self) -> Content:
+        """The whole bar, or shorter names where it would not fit one line (80 columns); then who and
+        where at the right when there is room."""
+        width = self.size.width
+        nav = self.full if width >= self.full.cell_length else self.short
+        room = width - nav.cell_length - 2
+        if not self.who or room < 8:
+            return nav
+        who = self.who if len(self.who) <= room else self.who.split(" · ")[0]  # the admin, at least
+        if len(who) > room:
+            return nav
+        return nav + Content(" " * (width - nav.cell_length - len(who))) + Content(who)
