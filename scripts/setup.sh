@@ -39,5 +39,8 @@ else
   .venv/bin/python -m pip install -q -e .
 fi
 if [ -f package.json ]; then
-  npm ci --no-audit --no-fund --loglevel=error
+  # devDependencies (the tus server bench/upload.py compares against) only for a test/bench setup.
+  omit_dev=()
+  [ $want_test = 1 ] || omit_dev=(--omit=dev)
+  npm ci --no-audit --no-fund --loglevel=error "${omit_dev[@]}"
 fi

@@ -79,12 +79,15 @@ def _coerce(name: str, value: Any, kind: Any, from_env: bool) -> Any:
     return value
 
 
-def _apply(target: Any, section: str, values: Mapping[str, Any], from_env: bool, source: str) -> None:
+def _apply(target: Any, section: str, values: Mapping[str, Any], from_env: bool, source: str,
+           origins: dict[str, str] | None = None) -> None:
     types_ = _field_types(type(target))
     for key, value in values.items():
         if key not in types_:
             raise ConfigError(f"{section}.{key}: unknown setting (in {source})")
         setattr(target, key, _coerce(f"{section}.{key}", value, types_[key], from_env))
+        if origins is not None:
+            origins[f"{section}.{key}"] = f"environment {source}" if from_env else "file"
 
 
 def load_settings(config_file: str | os.PathLike[str] | None = None,
@@ -105,14 +108,17 @@ def load_settings(config_file: str | os.PathLike[str] | None = None,
         for key, value in data.items():
             if key == "data_dir":
                 settings.data_dir = Path(str(value))
+                settings.origins["data_dir"] = "file"
             elif key in SECTIONS and isinstance(value, dict):
-                _apply(getattr(settings, key), key, value, False, str(path))
+                _apply(getattr(settings, key), key, value, False, str(path), settings.origins)
             else:
                 raise ConfigError(f"{key}: unknown setting or section (in {path})")
     if env.get("KDRAMA_DATA_DIR"):
         settings.data_dir = Path(env["KDRAMA_DATA_DIR"])
+        settings.origins["data_dir"] = "environment KDRAMA_DATA_DIR"
     if env.get("KDRAMA_DATABASE_URL"):
         settings.database.url = env["KDRAMA_DATABASE_URL"]
+        settings.origins["database.url"] = "environment KDRAMA_DATABASE_URL"
     for var, value in env.items():
         if not var.startswith("KDRAMA_") or var in {"KDRAMA_DATA_DIR", "KDRAMA_DATABASE_URL", "KDRAMA_CONFIG"}:
             continue
@@ -120,7 +126,7 @@ def load_settings(config_file: str | os.PathLike[str] | None = None,
         section = next((s for s in SECTIONS if rest.startswith(s + "_")), None)
         if section is None:
             continue  # other KDRAMA_* variables (e.g. KDRAMA_API_KEY) belong to commands, not settings
-        _apply(getattr(settings, section), section, {rest[len(section) + 1:]: value}, True, var)
+        _apply(getattr(settings, section), section, {rest[len(section) + 1:]: value}, True, var, settings.origins)
     return settings.validate()
 
 

@@ -38,6 +38,8 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     streaming: StreamingSettings = field(default_factory=StreamingSettings)
     source_file: str | None = None
+    # "section.key" -> where its value came from when not the default: "file" or "environment KDRAMA_…"
+    origins: dict[str, str] = field(default_factory=dict, repr=False)
 
     # Derived paths; all settings that default to "under data_dir" resolve here.
     @property

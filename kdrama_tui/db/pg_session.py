@@ -34,7 +34,8 @@ async def _answers(conn: asyncpg.Connection) -> bool:
     if conn.is_closed():
         return False
     try:
-        return await asyncio.wait_for(conn.fetchval("SELECT 1"), ALIVE_TIMEOUT_SECONDS) == 1
+        async with asyncio.timeout(ALIVE_TIMEOUT_SECONDS):  # not wait_for: it can swallow a cancel on 3.11
+            return await conn.fetchval("SELECT 1") == 1
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
         return False
 
@@ -62,7 +63,8 @@ class AdvisoryLock(ClusterLock):
     async def release(self) -> None:
         """Closing the session releases the lock (an unlock first would only add a round trip to fail)."""
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._conn.close(), ALIVE_TIMEOUT_SECONDS)
+            async with asyncio.timeout(ALIVE_TIMEOUT_SECONDS):
+                await self._conn.close()
         if not self._conn.is_closed():
             self._conn.terminate()
 
@@ -122,7 +124,8 @@ class PGListener(Listener):
         if self._conn is not None:
             conn, self._conn = self._conn, None
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), ALIVE_TIMEOUT_SECONDS)
+                async with asyncio.timeout(ALIVE_TIMEOUT_SECONDS):
+                    await conn.close()
             if not conn.is_closed():
                 conn.terminate()
 

@@ -22,7 +22,7 @@ import ffmpeg
 from kdrama_tui.media.encoders import VideoEncoder, software
 from kdrama_tui.media.inputs import input_options, input_url
 from kdrama_tui.media.probe import MediaInfo
-from kdrama_tui.media.source_copy import hls_output_options
+from kdrama_tui.media.source_copy import SharedAudio, hls_output_options
 
 MAX_FRAME_RATE = Fraction(60)
 DEFAULT_FRAME_RATE = Fraction(25)
@@ -141,11 +141,12 @@ def input_stream(path: Path, info: MediaInfo, **options: Any) -> Any:
 
 def build_ladder_argv(ffmpeg_bin: str, source: Path, info: MediaInfo, plan: LadderPlan, out_dir: Path, *,
                       encoder: VideoEncoder | None = None, keyframe_times: str | None = None,
-                      copy_audio: bool = False) -> list[str]:
+                      copy_audio: bool = False, shared_audio: SharedAudio | None = None) -> list[str]:
     """The single ffmpeg command writing ``out_dir/<rendition>/index.m3u8`` + segments for every rendition.
 
     ``keyframe_times`` (aligning to a copied rendition): keyframes exactly there and nowhere else, and a
-    segment cut at each of them. ``copy_audio``: the source's audio goes into every rendition as it is."""
+    segment cut at each of them. ``copy_audio``: the source's audio goes into every rendition as it is;
+    ``shared_audio``: that AAC encode does."""
     assert info.video is not None
     encoder = encoder or software(plan.preset)
     src = input_stream(source, info)
@@ -154,6 +155,10 @@ def build_ladder_argv(ffmpeg_bin: str, source: Path, info: MediaInfo, plan: Ladd
              .filter("format", "yuv420p"))  # 10-bit / 4:2:2 sources become 8-bit 4:2:0 every browser decodes
     branches = video.filter_multi_output("split", len(plan.renditions))
     audio = src[str(info.audio[0].index)] if plan.has_audio else None
+    if shared_audio is not None and plan.has_audio:
+        audio = ffmpeg.input(input_url(shared_audio.path), itsoffset=f"{shared_audio.offset:.6f}",
+                             **input_options("mov"))["a:0"]
+        copy_audio = True
     if keyframe_times is None:
         keyframes, gop, hls_time = f"expr:gte(t,n_forced*{plan.segment_seconds})", plan.gop, plan.segment_seconds
     else:  # no keyframe but the forced ones, so the muxer's "first keyframe after hls_time" is each of them

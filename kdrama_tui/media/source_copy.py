@@ -25,6 +25,7 @@ from typing import Any
 import m3u8
 
 from kdrama_tui.media.binaries import Binaries
+from kdrama_tui.media.errors import FFmpegError
 from kdrama_tui.media.inputs import input_argv
 from kdrama_tui.media.probe import MediaInfo
 from kdrama_tui.media.proc import run_capture
@@ -169,7 +170,7 @@ async def choose_path(binaries: Binaries, source: Path, info: MediaInfo, *, enab
     copy_audio = audio_is_copyable(info)
     v = info.video
     audio = ("no audio" if not info.audio else "AAC-LC stereo audio copied" if copy_audio
-             else f"{info.audio[0].codec} audio encoded to AAC")
+             else f"{info.audio[0].codec} audio encoded once to AAC")
     reason = (f"H.264 {v.profile} {v.level / 10:g} {v.width}x{v.height} with keyframes at most "
               f"{scan.longest_gap if scan else 0:.1f} s apart; {audio}")
     return PathChoice(True, reason, copy_audio=copy_audio, scan=scan)
@@ -188,16 +189,53 @@ def hls_output_options(folder: Path, *, segment_seconds: float, segment_type: st
     return options
 
 
+@dataclass(frozen=True)
+class SharedAudio:
+    """The source's audio encoded once to AAC, for every rendition to copy."""
+
+    path: Path
+    offset: float  # its start time, given back with -itsoffset so it keeps its place beside the video
+
+
+async def encode_shared_audio(binaries: Binaries, source: Path, info: MediaInfo, target: Path, *, bitrate: int,
+                              sample_rate: int, nice: int, time_limit: float) -> SharedAudio:
+    """Encode the first audio stream to AAC-LC stereo once (an .m4a beside the job's outputs)."""
+    assert info.audio and binaries.ffprobe is not None
+    code, _out, err = await run_capture(
+        [binaries.ffmpeg, "-hide_banner", "-nostdin", "-v", "error", *input_argv(source, info.format_name),
+         "-map", f"0:{info.audio[0].index}", "-vn", "-sn", "-dn", "-map_metadata", "-1", "-c:a", "aac",
+         "-b:a", str(bitrate), "-ac", "2", "-ar", str(sample_rate), "-f", "mp4", "-y", f"file:{target}"],
+        time_limit=time_limit, nice=nice)
+    if code != 0:
+        tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or ["unknown error"]
+        raise FFmpegError(f"the audio could not be encoded ({tail[0]})")
+    code, out, _err = await run_capture([binaries.ffprobe, "-v", "error", "-show_entries", "format=start_time",
+                                         "-of", "csv=p=0", *input_argv(target, "mov")], time_limit=60)
+    try:
+        offset = float(out.decode().strip() or 0) if code == 0 else 0.0
+    except ValueError:
+        offset = 0.0
+    return SharedAudio(target, offset)
+
+
+def shared_audio_argv(audio: SharedAudio) -> list[str]:
+    return ["-itsoffset", f"{audio.offset:.6f}", *input_argv(audio.path, "mov")]
+
+
 def build_copy_argv(ffmpeg_bin: str, source: Path, info: MediaInfo, folder: Path, *, segment_seconds: int,
-                    segment_type: str, copy_audio: bool, audio_bitrate: int, sample_rate: int) -> list[str]:
-    """One ffmpeg run: the source's video packets as they are (and its audio, copied or encoded) into HLS."""
+                    segment_type: str, copy_audio: bool, shared_audio: SharedAudio | None = None) -> list[str]:
+    """One ffmpeg run: the source's video packets as they are, with its audio (copied, or the shared AAC
+    encode) into HLS."""
     assert info.video is not None
     argv = [ffmpeg_bin, "-hide_banner", "-nostdin", "-v", "warning", "-nostats", "-progress", "pipe:1",
-            *input_argv(source, info.format_name), "-map", f"0:{info.video.index}"]
-    if info.audio:
-        argv += ["-map", f"0:{info.audio[0].index}"]
-        argv += (["-c:a", "copy"] if copy_audio else
-                 ["-c:a", "aac", "-b:a", str(audio_bitrate), "-ac", "2", "-ar", str(sample_rate)])
+            *input_argv(source, info.format_name)]
+    if shared_audio is not None:
+        argv += shared_audio_argv(shared_audio)
+    argv += ["-map", f"0:{info.video.index}"]
+    if shared_audio is not None:
+        argv += ["-map", "1:a:0", "-c:a", "copy"]
+    elif info.audio and copy_audio:
+        argv += ["-map", f"0:{info.audio[0].index}", "-c:a", "copy"]
     argv += ["-c:v", "copy", "-map_metadata", "-1", "-sn", "-dn"]
     for key, value in hls_output_options(folder, segment_seconds=segment_seconds, segment_type=segment_type).items():
         argv += [f"-{key}", str(value)]

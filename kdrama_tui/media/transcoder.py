@@ -28,7 +28,15 @@ from kdrama_tui.media.ladder import AUDIO_SAMPLE_RATE, LadderPlan, build_ladder_
 from kdrama_tui.media.probe import MediaInfo, SubtitleStream, probe
 from kdrama_tui.media.proc import run_capture, run_ffmpeg
 from kdrama_tui.media.renditions import LadderState, Measured, RenditionState, measure, misalignment
-from kdrama_tui.media.source_copy import PathChoice, build_copy_argv, choose_path, forced_keyframes, segment_starts
+from kdrama_tui.media.source_copy import (
+    PathChoice,
+    SharedAudio,
+    build_copy_argv,
+    choose_path,
+    encode_shared_audio,
+    forced_keyframes,
+    segment_starts,
+)
 from kdrama_tui.media.thumbnails import make_poster, make_sprite
 
 log = logging.getLogger(__name__)
@@ -208,13 +216,18 @@ class LocalServerTranscoder(Transcoder):
         run.report()
         folder = run.out / name
         folder.mkdir()
+        started = time.monotonic()
+        time_limit = settings.max_runtime_factor * info.duration + 300
+        shared = None
+        if info.audio and not choice.copy_audio:  # encoded once, copied into every rendition
+            shared = await encode_shared_audio(self.binaries, run.request.source, info,
+                                               run.request.work_dir / "audio.m4a", bitrate=top.audio_bitrate,
+                                               sample_rate=AUDIO_SAMPLE_RATE, nice=settings.nice,
+                                               time_limit=time_limit)
         argv = build_copy_argv(self.binaries.ffmpeg, run.request.source, info, folder,
                                segment_seconds=settings.segment_seconds, segment_type=plan.segment_type,
-                               copy_audio=choice.copy_audio, audio_bitrate=top.audio_bitrate,
-                               sample_rate=AUDIO_SAMPLE_RATE)
-        started = time.monotonic()
-        await run_ffmpeg(argv, duration=info.duration, nice=settings.nice,
-                         time_limit=settings.max_runtime_factor * info.duration + 300,
+                               copy_audio=choice.copy_audio, shared_audio=shared)
+        await run_ffmpeg(argv, duration=info.duration, nice=settings.nice, time_limit=time_limit,
                          on_progress=lambda f: run.progress(f * COPY_SHARE))
         copied = self._measure(run, name, width, height)
         log.info("job %d: copied rendition %s (%dx%d) in %.1f s", run.request.job_id, name, width, height,
@@ -234,7 +247,7 @@ class LocalServerTranscoder(Transcoder):
         lower_plan = replace(plan, renditions=lower)
         await self._encode(run, lower_plan, share=(COPY_SHARE, LADDER_SHARE),
                            keyframe_times=forced_keyframes(starts, choice.scan.frame_duration),
-                           copy_audio=choice.copy_audio)
+                           copy_audio=choice.copy_audio, shared_audio=shared)
         measured = [self._measure(run, r.name, r.width, r.height) for r in lower]
         for r, m in zip(lower, measured, strict=True):
             if (wrong := misalignment(copied.durations, m.durations, choice.scan.frame_duration)) is not None:
@@ -242,12 +255,14 @@ class LocalServerTranscoder(Transcoder):
         run.variants = [m.variant for m in measured] + run.variants
 
     async def _encode(self, run: _Job, plan: LadderPlan, *, share: tuple[float, float],
-                      keyframe_times: str | None = None, copy_audio: bool = False) -> None:
+                      keyframe_times: str | None = None, copy_audio: bool = False,
+                      shared_audio: SharedAudio | None = None) -> None:
         settings = run.request.settings
         for r in plan.renditions:
             (run.out / r.name).mkdir(exist_ok=True)
         argv = build_ladder_argv(self.binaries.ffmpeg, run.request.source, run.info, plan, run.out,
-                                 encoder=run.encoder, keyframe_times=keyframe_times, copy_audio=copy_audio)
+                                 encoder=run.encoder, keyframe_times=keyframe_times, copy_audio=copy_audio,
+                                 shared_audio=shared_audio)
         names = {r.name for r in plan.renditions}
         low, high = share
 

@@ -22,16 +22,26 @@ class Visibility:
     viewer_id: int | None = None
     admin: bool = False
 
-    def clause(self, alias: str, params: dict[str, Any]) -> str:
-        """SQL true for the rows of ``videos AS alias`` this viewer may see ("1 = 1" for an admin)."""
+    def clause(self, alias: str, params: dict[str, Any], *, per_series: bool = False) -> str:
+        """SQL true for the rows of ``videos AS alias`` this viewer may see ("1 = 1" for an admin).
+
+        ``per_series``: the rows are already narrowed to one series; ``status || ''`` keeps the planner on
+        the series index instead of the listing index (which would read every visible video of the library).
+        """
         if self.admin:
             return "1 = 1"
         params["vis_public"] = True
-        visible = f"({alias}.status = 'ready' AND {alias}.is_public = :vis_public)"
+        status = f"{alias}.status || ''" if per_series else f"{alias}.status"
+        visible = f"({status} = 'ready' AND {alias}.is_public = :vis_public)"
         if self.viewer_id is None:
             return visible
         params["vis_viewer"] = self.viewer_id
         return f"({alias}.uploader_user_id = :vis_viewer OR {visible})"
+
+    def allows(self, row: Mapping[str, Any]) -> bool:
+        """The same rule as :meth:`clause` for a fetched row (status, is_public, uploader_user_id)."""
+        return self.admin or (row["status"] == "ready" and bool(row["is_public"])) or \
+            (self.viewer_id is not None and row["uploader_user_id"] == self.viewer_id)
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,7 @@ class SeriesSearch:
 class EpisodeStats:
     episode_count: int
     seasons: list[int]
+    cover_id: int | None = None  # the episode whose image stands for the series
 
 
 @dataclass(frozen=True)
@@ -72,8 +83,9 @@ class SeriesRepository(BaseRepository[Series]):
     def _search_where(self, search: SeriesSearch, params: dict[str, Any]) -> str:
         clauses = []
         if not search.visibility.admin:
+            # One series' episode range per series (idx_videos_episode), see Visibility.clause.
             clauses.append("EXISTS (SELECT 1 FROM videos v WHERE v.series_id = s.id AND "
-                           f"{search.visibility.clause('v', params)})")
+                           f"{search.visibility.clause('v', params, per_series=True)})")
         if search.key:
             clauses.append("s.search_keys LIKE :key ESCAPE '\\'")
             params["key"] = like_pattern(search.key)
@@ -101,35 +113,32 @@ class SeriesRepository(BaseRepository[Series]):
         return self._rows(rows), total
 
     async def episode_stats(self, series_ids: Sequence[int], visibility: Visibility) -> dict[int, EpisodeStats]:
-        """Visible episode count and season numbers of each series, in one query."""
+        """Each series' visible episode count, season numbers and cover (its first ready episode the viewer
+        may see, specials last). One index range per series (idx_videos_episode), with the visibility rule
+        applied here: filtering by status in SQL lets SQLite pick the listing index and read every visible
+        video of the library instead (~70 ms over 16,000 episodes)."""
         if not series_ids:
             return {}
         params: dict[str, Any] = {f"s{i}": sid for i, sid in enumerate(series_ids)}
         names = ", ".join(f":s{i}" for i in range(len(series_ids)))
         rows = await self.db.fetch_all(
-            f"SELECT v.series_id, v.season_number, COUNT(*) AS n FROM videos v WHERE v.series_id IN ({names}) "
-            f"AND {visibility.clause('v', params)} GROUP BY v.series_id, v.season_number "
-            "ORDER BY v.series_id, v.season_number", params)
+            "SELECT series_id, season_number, episode_number, id, status, is_public, uploader_user_id "
+            f"FROM videos WHERE series_id IN ({names}) ORDER BY series_id, season_number, episode_number", params)
         counts: dict[int, int] = {}
         seasons: dict[int, list[int]] = {}
+        covers: dict[int, tuple[bool, int, int, int]] = {}
         for r in rows:
-            sid = int(r["series_id"])
-            counts[sid] = counts.get(sid, 0) + int(r["n"])
-            seasons.setdefault(sid, []).append(int(r["season_number"]))
-        return {sid: EpisodeStats(counts.get(sid, 0), seasons.get(sid, [])) for sid in series_ids}
-
-    async def covers(self, series_ids: Sequence[int], visibility: Visibility) -> dict[int, Video]:
-        """Each series' first ready episode the viewer may see (specials last): its image is the card's."""
-        if not series_ids:
-            return {}
-        params: dict[str, Any] = {f"s{i}": sid for i, sid in enumerate(series_ids)}
-        names = ", ".join(f":s{i}" for i in range(len(series_ids)))
-        rows = await self.db.fetch_all(
-            "SELECT * FROM (SELECT v.*, ROW_NUMBER() OVER (PARTITION BY v.series_id ORDER BY "
-            "v.season_number = 0, v.season_number, v.episode_number) AS rn FROM videos v "
-            f"WHERE v.series_id IN ({names}) AND v.status = 'ready' AND {visibility.clause('v', params)}) t "
-            "WHERE rn = 1", params)
-        return {int(r["series_id"]): Video.from_row(r) for r in rows}
+            if not visibility.allows(r):
+                continue
+            sid, season = int(r["series_id"]), int(r["season_number"])
+            counts[sid] = counts.get(sid, 0) + 1
+            if season not in seasons.setdefault(sid, []):
+                seasons[sid].append(season)
+            rank = (season == 0, season, int(r["episode_number"] or 0), int(r["id"]))
+            if r["status"] == "ready" and (sid not in covers or rank < covers[sid]):
+                covers[sid] = rank
+        return {sid: EpisodeStats(counts.get(sid, 0), seasons.get(sid, []),
+                                  covers[sid][3] if sid in covers else None) for sid in series_ids}
 
     async def episodes(self, series_id: int, visibility: Visibility, season: int | None = None) -> list[Video]:
         """The series' episodes the viewer may see, in (season, episode) order."""
@@ -139,7 +148,8 @@ class SeriesRepository(BaseRepository[Series]):
             extra = " AND v.season_number = :season"
             params["season"] = season
         rows = await self.db.fetch_all(
-            f"SELECT v.* FROM videos v WHERE v.series_id = :sid{extra} AND {visibility.clause('v', params)} "
+            f"SELECT v.* FROM videos v WHERE v.series_id = :sid{extra} AND "
+            f"{visibility.clause('v', params, per_series=True)} "
             "ORDER BY v.season_number, v.episode_number, v.id", params)
         return [Video.from_row(r) for r in rows]
 

@@ -31,6 +31,7 @@ def describe(**operation: Any) -> Callable[[Any], Any]:
 
 def build_openapi(app: web.Application) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
+    operation_ids: set[str] = set()
     for route in app.router.routes():
         method = route.method.lower()
         if method in ("head", "*") or route.resource is None:
@@ -43,7 +44,7 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         summary, _, description = doc.partition("\n")
         operation: dict[str, Any] = {
             "summary": summary.strip() or f"{method.upper()} {path}",
-            "operationId": f"{method}_{re.sub(r'[^A-Za-z0-9]+', '_', path).strip('_')}",
+            "operationId": _operation_id(method, path, operation_ids),
             "tags": [_tag(path)],
             "responses": {"200": {"description": "OK"},
                           "default": {"description": "Error", "content": {"application/json": {
@@ -73,6 +74,19 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         },
         "security": [{}, {"bearer": []}, {"apiKey": []}],
     }
+
+
+def _operation_id(method: str, path: str, taken: set[str]) -> str:
+    """``method_path_words``, unique in the document as OpenAPI requires: ``/api/tus`` and ``/api/tus/``
+    are two paths, so the one with the trailing slash says so."""
+    base = f"{method}_{re.sub(r'[^A-Za-z0-9]+', '_', path).strip('_')}"
+    if path.endswith("/") and len(path) > 1:
+        base += "_slash"
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate, n = f"{base}_{n}", n + 1
+    taken.add(candidate)
+    return candidate
 
 
 def _tag(path: str) -> str:

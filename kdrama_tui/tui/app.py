@@ -68,10 +68,11 @@ def section_bindings(screen: Screen[Any]) -> list[Binding]:
     """A section's own actions (one per action, in its order), not its widgets' cursor keys."""
     seen: set[str] = set()
     found = []
-    for binding in screen.BINDINGS:
-        if isinstance(binding, Binding) and binding.description and binding.action not in seen:
-            seen.add(binding.action)
-            found.append(binding)
+    for cls in type(screen).__mro__:  # the section's own first, then what its kind of screen shares
+        for binding in cls.__dict__.get("BINDINGS", ()):
+            if isinstance(binding, Binding) and binding.description and binding.action not in seen:
+                seen.add(binding.action)
+                found.append(binding)
     return found
 
 
@@ -122,6 +123,8 @@ class KdramaApp(App[None]):
         self._last_event_id = 0
         self._boot: str | None = None  # which server process the event ids belong to
         self.stream_up: bool | None = None  # None until the first connection
+        self.identity = ""  # the signed-in admin, once connected
+        self.mode = "all-in-one" if system is not None else "console"
 
     def get_default_screen(self) -> Screen[Any]:
         return StartupScreen()
@@ -142,6 +145,7 @@ class KdramaApp(App[None]):
         connection = await self.system.start()
         self.client = self.client_class(connection.base_url, access_token=connection.token)
         await self.client.stats()
+        await self.learn_identity()
         self.post_message(Connected())
 
     @work(exclusive=True, group="connect", description="Connect to the server", exit_on_error=False)
@@ -154,7 +158,16 @@ class KdramaApp(App[None]):
             else:
                 await self.client.login(credentials.login, credentials.password)
         await self.client.stats()  # proves the credentials and the admin role in one call
+        await self.learn_identity()
         self.post_message(Connected())
+
+    async def learn_identity(self) -> None:
+        """Who is signed in, for the header and the Dashboard: "root (api key)", "local-admin (local)"."""
+        assert self.client is not None
+        with contextlib.suppress(ApiError):
+            me = await self.client.me()
+            via = str(me.get("auth_method") or "").replace("_", " ")
+            self.identity = f"{me.get('username')}" + (f" ({via})" if via else "")
 
     def status(self, text: str) -> None:
         if isinstance(self.screen, StartupScreen):

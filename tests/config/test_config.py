@@ -179,3 +179,23 @@ def test_every_setting_is_documented() -> None:
             assert doc.strip(), f"{section}.{key} has no documentation"
     assert set(describe_defaults()) == set(SECTIONS)
     assert {f.name for f in dataclasses.fields(Settings)} >= set(SECTIONS)
+
+
+def test_settings_say_where_each_value_came_from_with_passwords_masked(tmp_path: Path) -> None:
+    from kdrama_tui.services.admin.settings_view import describe_settings
+
+    config = tmp_path / "kdrama.toml"
+    config.write_text('[uploads]\nmax_size = "2GiB"\n')
+    settings = load_settings(config, env={"KDRAMA_SERVER_PORT": "9000",
+                                          "KDRAMA_DATABASE_URL": "postgresql://kd:hunter2hunter2@db:5432/kd"})
+    view = describe_settings(settings)
+    items = {i["name"]: i for i in view["items"]}
+    assert items["uploads.max_size"].items() >= {"value": 2 * 1024**3, "default": 50 * 1024**3, "kind": "size",
+                                                 "origin": "file"}.items()
+    assert items["server.port"]["origin"] == "environment KDRAMA_SERVER_PORT"
+    assert items["server.host"]["origin"] == "default" and items["server.host"]["doc"]
+    assert items["security.access_token_minutes"]["kind"] == "minutes"
+    assert items["database.url"]["value"] == "postgresql://kd:***@db:5432/kd"
+    derived = {d["name"]: d["value"] for d in view["derived"]}
+    assert derived["database URL"] == "postgresql://kd:***@db:5432/kd"
+    assert "hunter2" not in str(view)

@@ -50,17 +50,29 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return out
 
 
-def video_packet_hashes(path: Path) -> list[str]:
-    """MD5 of every video packet as stored (``-c copy``), in order: equal lists mean bit-exact video."""
+def video_packet_hashes(path: Path, stream: str = "v") -> list[str]:
+    """MD5 of every video (or audio) packet as stored (``-c copy``), in order: equal lists mean bit-exact."""
     hls_options = ["-allowed_extensions", "ALL"] if path.suffix == ".m3u8" else []
-    argv = ["ffmpeg", "-v", "error", *hls_options, "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "framemd5",
-            "-"]
+    argv = ["ffmpeg", "-v", "error", *hls_options, "-i", str(path), "-map", f"0:{stream}:0", "-c", "copy", "-f",
+            "framemd5", "-"]
     lines = subprocess.run(argv, capture_output=True, check=True, timeout=60, text=True).stdout.splitlines()
     return [line.rsplit(",", 1)[1].strip() for line in lines if line and not line.startswith("#")]
 
 
 def segment_durations(hls: Path, name: str) -> list[float]:
     return [float(s.duration) for s in m3u8.loads((hls / name / "index.m3u8").read_text()).segments]
+
+
+def av_offset(path: Path) -> float:
+    """Start of the audio minus start of the video, as a player lines them up."""
+    hls_options = ["-allowed_extensions", "ALL"] if path.suffix == ".m3u8" else []
+    out = subprocess.run(["ffprobe", "-v", "error", *hls_options, "-show_entries", "stream=codec_type,start_time",
+                          "-of", "csv=p=0", str(path)], capture_output=True, check=True, timeout=60, text=True).stdout
+    starts = {}
+    for line in out.split():
+        kind, start = line.split(",")[:2]
+        starts.setdefault(kind, float(start))
+    return starts["audio"] - starts["video"]
 
 
 def audio_codec_of(playlist: Path) -> str | None:
@@ -73,9 +85,9 @@ def audio_codec_of(playlist: Path) -> str | None:
 @pytest.mark.parametrize("name,path,reason,audio", [
     ("regular", "copy", "AAC-LC stereo audio copied", "aac,2"),
     ("irregular", "copy", "keyframes at most 1.3 s apart", "aac,2"),
-    ("ac3", "copy", "ac3 audio encoded to AAC", "aac,2"),
-    ("mp3", "copy", "mp3 audio encoded to AAC", "aac,2"),
-    ("mono_aac", "copy", "aac audio encoded to AAC", "aac,2"),
+    ("ac3", "copy", "ac3 audio encoded once to AAC", "aac,2"),
+    ("mp3", "copy", "mp3 audio encoded once to AAC", "aac,2"),
+    ("mono_aac", "copy", "aac audio encoded once to AAC", "aac,2"),
     ("silent", "copy", "no audio", None),
     ("longgop", "full", "keyframes up to 4.0 s apart (long GOP", "aac,2"),
     ("hevc", "full", "the video is hevc, not H.264", "aac,2"),
@@ -94,8 +106,13 @@ async def test_path_chosen_and_renditions_aligned(sources: dict[str, Path], tmp_
     assert_aligned([segment_durations(hls, r) for r in result.renditions], frame)
     for r in result.renditions:
         assert audio_codec_of(hls / r / "index.m3u8") == audio
+        if audio is not None:  # in sync: the audio keeps its place beside the video, copied or encoded once
+            assert av_offset(hls / r / "index.m3u8") == pytest.approx(av_offset(sources[name]), abs=0.03), r
     copied = video_packet_hashes(hls / "180p" / "index.m3u8") == video_packet_hashes(sources[name])
     assert copied == (path == "copy")
+    if path == "copy" and audio is not None:  # one audio stream (copied, or encoded once) in every rendition
+        top, low = (video_packet_hashes(hls / r / "index.m3u8", "a") for r in ("180p", "144p"))
+        assert top == low and len(top) > 100
 
 
 async def test_irregular_keyframes_become_the_segment_starts_of_every_rendition(sources: dict[str, Path],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import aiohttp
@@ -50,6 +51,10 @@ async def test_a_web_node_starts_on_a_machine_without_ffmpeg(tmp_path: Path, set
     try:
         async with aiohttp.ClientSession() as http, http.get(web.url + "/healthz") as response:
             assert response.status == 200
+        deadline = time.monotonic() + 30  # the start-up line follows the first answers by a moment
+        while "serving on" not in web.log.read_text():
+            assert time.monotonic() < deadline, web.log.read_text()
+            await asyncio.sleep(0.05)
         assert "no transcode, no ingest" in web.log.read_text()
     finally:
         web.stop()

@@ -102,7 +102,9 @@ async def test_publish_retranscode_stop_copy_and_delete(served: Served, dashboar
         await pilot.press("c")  # a private video's link is a signed one
         await settle(pilot)
         assert any(n.startswith(f"copied {served.url}/watch/{video.id}?token=") for n in recorder.notes())
-        await pilot.press("v", "c")  # public again: the plain link
+        await pilot.press("v")  # public again (once the list shows it): the plain link
+        await settle(pilot)
+        await pilot.press("c")
         await settle(pilot)
         assert f"copied {served.url}/watch/{video.id}" in recorder.notes()
         await select_row(pilot, "#videos", str(broken.id))

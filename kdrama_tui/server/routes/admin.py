@@ -18,6 +18,7 @@ from kdrama_tui.server.auth import require_admin
 from kdrama_tui.server.keys import RESTART_HOOK, services
 from kdrama_tui.server.openapi import describe
 from kdrama_tui.server.requests import int_param, path_id, read_json
+from kdrama_tui.services.admin.settings_view import describe_settings
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +66,16 @@ async def get_stats(request: web.Request) -> web.Response:
 
 @describe(**_ADMIN)
 async def get_settings(request: web.Request) -> web.Response:
-    """The effective configuration, secrets masked."""
+    """The effective configuration, secrets masked.
+
+    ``items``: each setting with its value, default, ``kind`` (``size`` in bytes, or a duration unit),
+    description and ``origin`` (``default``, ``file`` or ``environment KDRAMA_…``); ``derived``: the folders
+    and addresses the server derives from them; ``settings``: the same values by section.
+    """
     await require_admin(request)
     settings = services(request).settings
     return web.json_response({"settings": settings.effective(mask_secrets=True),
-                              "source_file": settings.source_file})
+                              "source_file": settings.source_file, **describe_settings(settings)})
 
 
 @describe(**_ADMIN)

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kdrama_tui.errors import ValidationError
+from kdrama_tui.server import bodies
 from kdrama_tui.server.auth import require_user
 from kdrama_tui.server.client_address import client_ip
 from kdrama_tui.server.keys import services
@@ -15,21 +15,10 @@ from kdrama_tui.server.requests import read_json
 
 _MAX_BODY = 16 * 1024
 
-_TOKEN_PAIR = {"type": "object", "required": ["access_token", "refresh_token", "token_type", "expires_in"],
-               "properties": {"access_token": {"type": "string", "description": "EdDSA JWT"},
-                              "refresh_token": {"type": "string"},
-                              "token_type": {"type": "string", "enum": ["Bearer"]},
-                              "expires_in": {"type": "integer", "description": "seconds"}}}
-_REFRESH_BODY = {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "required": ["refresh_token"], "properties": {"refresh_token": {"type": "string"}}}}}}
+_TOKEN_PAIR = bodies.openapi_schema(bodies.TokenPair)
+_REFRESH_BODY = {"required": True, "content": {"application/json": {
+    "schema": bodies.openapi_schema(bodies.RefreshBody)}}}
 _ERROR = {"$ref": "#/components/schemas/Error"}
-
-
-def _optional_str(body: dict[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if value is not None and not isinstance(value, str):
-        raise ValidationError(f"{name} must be a string", code="invalid_input")
-    return value
 
 
 def _tokens_response(data: dict[str, Any]) -> web.Response:
@@ -39,10 +28,8 @@ def _tokens_response(data: dict[str, Any]) -> web.Response:
 
 @describe(
     security=[],
-    requestBody={"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "required": ["password"],
-        "properties": {"username": {"type": "string"}, "email": {"type": "string"},
-                       "password": {"type": "string"}}}}}},
+    requestBody={"required": True, "content": {"application/json": {
+        "schema": bodies.openapi_schema(bodies.LoginBody)}}},
     responses={"200": {"description": "Logged in", "content": {"application/json": {"schema": _TOKEN_PAIR}}},
                "401": {"description": "Wrong username or password (the same for an unknown user)",
                        "content": {"application/json": {"schema": _ERROR}}},
@@ -54,10 +41,10 @@ async def login(request: web.Request) -> web.Response:
 
     Returns an access token (a short-lived JWT for ``Authorization: Bearer``) and a refresh token.
     """
-    body = await read_json(request, _MAX_BODY)
+    body = bodies.parse(bodies.LoginBody, await read_json(request, _MAX_BODY))
     pair = await services(request).tokens.login(
-        _optional_str(body, "password") or "", username=_optional_str(body, "username"),
-        email=_optional_str(body, "email"), ip=client_ip(request), user_agent=request.headers.get("User-Agent"))
+        body.password, username=body.username, email=body.email, ip=client_ip(request),
+        user_agent=request.headers.get("User-Agent"))
     return _tokens_response(pair.to_dict())
 
 
@@ -72,10 +59,7 @@ async def refresh(request: web.Request) -> web.Response:
     Presenting a refresh token that was already exchanged (also by a concurrent request) revokes the whole
     session: every token descending from the same login stops working.
     """
-    body = await read_json(request, _MAX_BODY)
-    token = _optional_str(body, "refresh_token")
-    if not token:
-        raise ValidationError("refresh_token is required", code="invalid_input")
+    token = bodies.parse(bodies.RefreshBody, await read_json(request, _MAX_BODY)).refresh_token
     pair = await services(request).tokens.refresh(token, ip=client_ip(request),
                                                   user_agent=request.headers.get("User-Agent"))
     return _tokens_response(pair.to_dict())
@@ -87,10 +71,7 @@ async def logout(request: web.Request) -> web.Response:
 
     Access tokens already handed out stay valid until they expire (minutes).
     """
-    body = await read_json(request, _MAX_BODY)
-    token = _optional_str(body, "refresh_token")
-    if not token:
-        raise ValidationError("refresh_token is required", code="invalid_input")
+    token = bodies.parse(bodies.RefreshBody, await read_json(request, _MAX_BODY)).refresh_token
     await services(request).tokens.logout(token)
     return web.Response(status=204)
 

@@ -15,7 +15,15 @@ _JOB = {"type": "object", "properties": {
     "id": {"type": "integer"}, "video_id": {"type": "integer"}, "status": {"type": "string"},
     "priority": {"type": "integer"}, "progress": {"type": "integer"}, "attempt": {"type": "integer"},
     "error_message": {"type": "string", "nullable": True}, "warnings": {"type": "array", "nullable": True},
-    "worker_id": {"type": "string", "nullable": True}}}
+    "worker_id": {"type": "string", "nullable": True},
+    "ladder": {"type": "object", "nullable": True, "description": (
+        "Path taken (copy: the source's H.264 is the top rendition; full: everything re-encoded), why, the "
+        "video encoder, and per rendition whether it is already playable"), "properties": {
+        "path": {"type": "string", "enum": ["copy", "full"]}, "reason": {"type": "string"},
+        "encoder": {"type": "string"}, "renditions": {"type": "array", "items": {"type": "object", "properties": {
+            "name": {"type": "string"}, "width": {"type": "integer"}, "height": {"type": "integer"},
+            "source": {"type": "string", "enum": ["copy", "encoded"]}, "progress": {"type": "integer"},
+            "ready": {"type": "boolean"}}}}}}}}
 _PRIORITY_BODY = {"required": False, "content": {"application/json": {"schema": {
     "type": "object", "properties": {"priority": {"type": "integer", "minimum": 1, "maximum": 10}}}}}}
 

@@ -2,8 +2,9 @@
 ``/watch/{id}``, server-rendered. What a viewer has watched lives in their browser (static/watchstate.js).
 
 Templates autoescape everything (titles, descriptions and comments are user text); the player's
-settings go to the page as JSON in a non-executed script element. hls.js is served from this origin,
-out of ``node_modules/hls.js/dist`` that ``npm ci`` installs (never a CDN, never vendored).
+settings go to the page as JSON in a non-executed script element. hls.js is served from this origin (never
+a CDN): out of ``node_modules/hls.js/dist`` that ``npm ci`` installs in a checkout, or out of the copy
+that an installed package carries in ``static/vendor/hls.js`` (setup.py puts it there at build time).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from kdrama_tui.services.container import Services
 
 HERE = Path(__file__).resolve().parent.parent  # server/: static/ and templates/ sit beside routes/
 STATIC_DIR = HERE / "static"
-HLSJS_DIR = HERE.parents[1] / "node_modules" / "hls.js" / "dist"
+_CHECKOUT_HLSJS = HERE.parents[1] / "node_modules" / "hls.js" / "dist"
+HLSJS_DIR = _CHECKOUT_HLSJS if _CHECKOUT_HLSJS.is_dir() else STATIC_DIR / "vendor" / "hls.js"
 
 # hls.js runs its transmuxer in a worker made from a blob: URL, feeds <video> through MediaSource blobs and
 # gives its subtitle <track>s an empty data: source.
@@ -151,7 +153,8 @@ async def series_page(request: web.Request) -> web.Response:
 async def hlsjs_missing(request: web.Request) -> web.Response:
     """hls.js is not installed: say how to install it instead of a bare 404."""
     return web.Response(status=503, text="hls.js is missing: run `npm ci` in the project folder "
-                        "(scripts/setup.sh does)", headers={"Cache-Control": "no-store"})
+                        "(scripts/setup.sh does), or install a package built after it",
+                        headers={"Cache-Control": "no-store"})
 
 
 def setup(app: web.Application) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from kdrama_tui.server import bodies
 from kdrama_tui.server.auth import require_user
 from kdrama_tui.server.keys import services
 from kdrama_tui.server.openapi import describe
@@ -22,19 +23,8 @@ _UPLOAD_SCHEMA = {"type": "object", "properties": {
     "video_id": {"type": "integer", "nullable": True}, "expires_at": {"type": "string", "nullable": True}}}
 
 
-@describe(tags=["uploads"], requestBody={"required": True, "content": {_JSON: {"schema": {
-    "type": "object", "required": ["filename", "total_size", "total_chunks"], "properties": {
-        "filename": {"type": "string"}, "total_size": {"type": "integer", "minimum": 1},
-        "total_chunks": {"type": "integer", "minimum": 1},
-        "sha256": {"type": "string", "description": "optional SHA-256 (hex) of the whole file"},
-        "metadata": {"type": "object", "properties": {
-            "title": {"type": "string"}, "description": {"type": "string"}, "year": {"type": "integer"},
-            "genre": {"type": "string"}, "actors": {"type": "array", "items": {"type": "string"}},
-            "is_public": {"type": "boolean"},
-            "series": {"type": ["integer", "string"], "description": "episode of this series (id, or a title: "
-                                                                    "created when new); needs episode"},
-            "season": {"type": "integer", "description": "0 = specials; default 1"}, "episode": {"type": "integer"},
-            "episode_end": {"type": "integer"}, "episode_title": {"type": "string"}}}}}}}},
+@describe(tags=["uploads"], requestBody={"required": True, "content": {_JSON: {
+    "schema": bodies.openapi_schema(bodies.UploadCreate)}}},
     responses={"201": {"description": "Created", "content": {_JSON: {"schema": _UPLOAD_SCHEMA}}},
                "413": {"description": "total_size or the chunk size is over the limit"},
                "507": {"description": "not enough free disk space for this upload"}})
@@ -45,11 +35,11 @@ async def create_upload(request: web.Request) -> web.Response:
     Unknown fields (``path``, ``owner_id``, ``status``...) are ignored.
     """
     caller = await require_user(request)
-    body = await read_json(request)
+    body = bodies.parse(bodies.UploadCreate, await read_json(request))
     svc = services(request)
     upload = await svc.uploads.create(
-        caller.user, filename=body.get("filename"), total_size=body.get("total_size"),
-        total_chunks=body.get("total_chunks"), metadata=body.get("metadata"), sha256=body.get("sha256"))
+        caller.user, filename=body.filename, total_size=body.total_size, total_chunks=body.total_chunks,
+        metadata=body.metadata, sha256=body.sha256)
     return web.json_response(svc.uploads.view(upload), status=201,
                              headers={"Location": f"/api/uploads/{upload.id}"})
 

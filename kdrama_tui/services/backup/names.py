@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import time
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from kdrama_tui.fsutil import atomic_write_bytes
 from kdrama_tui.services.backup.database_dump import POSTGRES_MEMBER, SQLITE_MEMBER
 
 NAME = re.compile(r"^kdrama-(?P<kind>backup|prerestore)-(?P<ts>\d{8}T\d{6}Z)(?:-(?P<n>\d+))?"
@@ -121,3 +123,17 @@ class CountingReader:
         self.done += len(block)
         self._report(self.done)
         return block
+
+
+def read_schedule_state(backup_dir: Path) -> dict[str, datetime]:
+    """When the schedule last ran each kind of backup (``.schedule.json`` in the backup folder)."""
+    try:
+        raw = json.loads((backup_dir / STATE_FILE).read_text())
+        return {k: datetime.fromisoformat(v) for k, v in raw.items() if isinstance(v, str)}
+    except (FileNotFoundError, ValueError, AttributeError):
+        return {}
+
+
+def save_schedule_state(backup_dir: Path, **values: datetime) -> None:
+    state = {**read_schedule_state(backup_dir), **values}
+    atomic_write_bytes(backup_dir / STATE_FILE, json.dumps({k: v.isoformat() for k, v in state.items()}).encode())

@@ -40,7 +40,7 @@ from kdrama_tui.config import Settings
 from kdrama_tui.db.connect import sqlite_path
 from kdrama_tui.errors import Conflict, DomainError
 from kdrama_tui.events import EventBus
-from kdrama_tui.fsutil import atomic_write_bytes, fsync_dir, temp_path_for
+from kdrama_tui.fsutil import fsync_dir, temp_path_for
 from kdrama_tui.models import utcnow
 from kdrama_tui.services.backup import database_dump as backup_db
 from kdrama_tui.services.backup.crypto import (
@@ -50,7 +50,6 @@ from kdrama_tui.services.backup.database_dump import POSTGRES_MEMBER, SQLITE_MEM
 from kdrama_tui.services.backup.names import (
     BLOCK,
     FAILURE_BACKOFF,
-    STATE_FILE,
     TIMESTAMP,
     BackupInfo,
     BackupResult,
@@ -59,6 +58,8 @@ from kdrama_tui.services.backup.names import (
     expired,
     fsync_file,
     parse_name,
+    read_schedule_state,
+    save_schedule_state,
     sha256_file,
 )
 from kdrama_tui.services.backup.restore import RestoreSteps
@@ -212,11 +213,11 @@ class BackupService(RestoreSteps):
                     stage = "database copy"
                     local = await self._make_local("backup")
                     result = BackupResult(local=local)
-                    self._save_state(daily=local.created_at)
+                    save_schedule_state(self.backup_dir, daily=local.created_at)
                     if cloud:
                         stage = "cloud upload"
                         result.cloud = await self._upload(local)
-                        self._save_state(weekly=local.created_at)
+                        save_schedule_state(self.backup_dir, weekly=local.created_at)
                     stage = "retention"
                     result.pruned = await self.prune()
             except BaseException as exc:
@@ -356,21 +357,9 @@ class BackupService(RestoreSteps):
 
     # -- schedule ----------------------------------------------------------------------------------------
 
-    def _state(self) -> dict[str, datetime]:
-        try:
-            raw = json.loads((self.backup_dir / STATE_FILE).read_text())
-            return {k: datetime.fromisoformat(v) for k, v in raw.items() if isinstance(v, str)}
-        except (FileNotFoundError, ValueError, AttributeError):
-            return {}
-
-    def _save_state(self, **values: datetime) -> None:
-        state = {**self._state(), **values}
-        atomic_write_bytes(self.backup_dir / STATE_FILE,
-                           json.dumps({k: v.isoformat() for k, v in state.items()}).encode())
-
     def last_runs(self) -> tuple[datetime | None, datetime | None]:
         """(last daily, last weekly): from the state file and the backup files' own timestamps."""
-        state = self._state()
+        state = read_schedule_state(self.backup_dir)
         regular = [b.created_at for b in self.list_local() if b.kind == "backup"]
         daily = max([*regular, *([state["daily"]] if "daily" in state else [])], default=None)
         return daily, state.get("weekly")
@@ -389,10 +378,10 @@ class BackupService(RestoreSteps):
         """The in-process schedule: checks every ``poll_seconds`` whether a run is due (which also catches
         up a run missed while the process was down, once, at start-up)."""
         self.backup_dir.mkdir(parents=True, exist_ok=True)
-        if not self._state() and not self.list_local():
+        if not read_schedule_state(self.backup_dir) and not self.list_local():
             # First start: backups are owed from now on, so a machine that is never up at daily_at still
             # gets its backup at the next start after a missed slot.
-            self._save_state(daily=self.clock(), weekly=self.clock())
+            save_schedule_state(self.backup_dir, daily=self.clock(), weekly=self.clock())
         retry_after: datetime | None = None
         while True:
             now = self.clock()

@@ -57,9 +57,10 @@ class SeriesService:
     async def _summaries(self, found: list[Series], viewer: Viewer, base: str) -> list[dict[str, Any]]:
         vis = visibility(viewer)
         stats = await repos_of(self.db).series.episode_stats([s.id for s in found], vis)
-        covers = await repos_of(self.db).series.covers([s.id for s in found], vis)
-        return [self.summary(s, stats[s.id].episode_count, stats[s.id].seasons, covers.get(s.id), base)
-                for s in found]
+        cover_ids = [st.cover_id for st in stats.values() if st.cover_id is not None]
+        covers = {v.id: v for v in await repos_of(self.db).videos.list({"id": cover_ids})} if cover_ids else {}
+        return [self.summary(s, stats[s.id].episode_count, stats[s.id].seasons,
+                             covers.get(stats[s.id].cover_id or 0), base) for s in found]
 
     def summary(self, series: Series, episode_count: int, seasons: list[int], cover: Video | None,
                 base: str) -> dict[str, Any]:

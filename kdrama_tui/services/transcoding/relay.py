@@ -85,7 +85,10 @@ class JobRelay:
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             try:
-                event = await asyncio.wait_for(inbox.get(), left)
+                # Not wait_for: on Python 3.11 it swallows a cancel that arrives as an event does, and the
+                # relay would then outlive the shutdown that cancelled it.
+                async with asyncio.timeout(left):
+                    event = await inbox.get()
             except TimeoutError:
                 return
             if self._note(event) == "job.queued":

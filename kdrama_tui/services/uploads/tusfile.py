@@ -115,7 +115,7 @@ class _InPlaceWriter:
 
     async def finish(self, folder: Path) -> None:
         await self.drain()
-        await asyncio.wrap_future(_IO.submit(self._finish, folder))
+        await asyncio.to_thread(self._finish, folder)  # not on _IO: an fsync must not hold up writers
 
     def abandon(self) -> None:
         """Keep nothing of this request (after the block in flight, if any, is done with the file)."""

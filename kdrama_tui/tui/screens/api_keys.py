@@ -12,12 +12,13 @@ from textual.widgets import DataTable
 
 from kdrama_tui.tui.formatting import ago, parse_time, short_date
 from kdrama_tui.tui.messages import ActionSucceeded
-from kdrama_tui.tui.screens.base import SectionScreen
 from kdrama_tui.tui.screens.key_forms import IssueKeyModal, KeyIssuedModal, KeyRequest
+from kdrama_tui.tui.screens.tables import TableSection
 
 
-class ApiKeysScreen(SectionScreen):
+class ApiKeysScreen(TableSection):
     SECTION = "keys"
+    TABLE = "keys"
     CSS_PATH = "api_keys.tcss"
     RELOAD_ON = ("api_key.", "user.")
     BINDINGS = [
@@ -41,6 +42,9 @@ class ApiKeysScreen(SectionScreen):
         table: DataTable[str] = DataTable(id="keys", cursor_type="row", zebra_stripes=True)
         table.add_columns("ID", "User", "Name", "Key", "State", "Expires", "Last used", "Issued")
         yield table
+
+    def empty_text(self, table_id: str) -> str:
+        return "no API keys yet: i issues one"
 
     @work(exclusive=True, group="keys.load", description="Load API keys", exit_on_error=False)
     async def reload(self) -> None:

@@ -13,14 +13,15 @@ from textual.widgets import DataTable, Label, ProgressBar, Static
 
 from kdrama_tui.tui.formatting import human_bytes, short_time
 from kdrama_tui.tui.messages import ActionSucceeded
-from kdrama_tui.tui.screens.base import SectionScreen
+from kdrama_tui.tui.screens.tables import TableSection
 
 # How far along a backup is at each stage it reports (the upload stage also reports bytes).
 STAGES = {"start": 5, "snapshot": 20, "verify": 50, "bundle": 70, "upload": 75}
 
 
-class BackupsScreen(SectionScreen):
+class BackupsScreen(TableSection):
     SECTION = "backups"
+    TABLE = "backups"
     CSS_PATH = "backups.tcss"
     RELOAD_ON = ("backup.",)
     BINDINGS = [
@@ -53,6 +54,10 @@ class BackupsScreen(SectionScreen):
     def on_mount(self) -> None:  # SectionScreen.on_mount runs too
         self.query_one("#backup-status").border_title = "Backups"
         self.query_one("#progress-row").display = False
+
+    def empty_text(self, table_id: str) -> str:
+        return "no backups yet: b makes one now" + ("" if self.body.get("schedule", {}).get("enabled")
+                                                     else " (the daily schedule is off)")
 
     @work(exclusive=True, group="backups.load", description="Load backups", exit_on_error=False)
     async def reload(self) -> None:

@@ -35,6 +35,8 @@ class ConsoleShell(Protocol):
     server_logs: Signal[dict[str, Any]]
     recent_events: deque[dict[str, Any]]
     clock: Callable[[], float]
+    identity: str  # the signed-in admin: "root (api key)"
+    mode: str  # "all-in-one" or "console"
 
     def report_worker_error(self, worker: Worker[Any]) -> None: ...
 
@@ -64,7 +66,8 @@ class SectionScreen(Screen[None]):
         return client
 
     def compose(self) -> ComposeResult:
-        yield NavBar(self.SECTION, frozenset(self.app.MODES))
+        who = " · ".join(p for p in (self.kapp.identity, self.kapp.mode) if p)
+        yield NavBar(self.SECTION, frozenset(self.app.MODES), who=who)
         yield from self.compose_body()
         yield Footer(compact=True)  # compact: a section's actions fit 80 columns
 

@@ -12,13 +12,14 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from kdrama_tui.tui.formatting import short_time, truncate
-from kdrama_tui.tui.screens.base import SectionScreen
+from kdrama_tui.tui.screens.tables import TableSection
 
 STATES = ("pending", "approved", "all")
 
 
-class CommentsScreen(SectionScreen):
+class CommentsScreen(TableSection):
     SECTION = "comments"
+    TABLE = "comments"
     CSS_PATH = "comments.tcss"
     RELOAD_ON = ("comment.", "video.deleted")
     BINDINGS = [
@@ -52,6 +53,11 @@ class CommentsScreen(SectionScreen):
     def _titles(self) -> None:
         self.query_one("#comments", DataTable).border_title = f"showing {self.state}"
         self.query_one("#comment-detail").border_title = "Comment"
+
+    def empty_text(self, table_id: str) -> str:
+        return {"pending": "no comment waits for approval (f shows approved or all)",
+                "approved": "no approved comments yet (f shows pending or all)",
+                "all": "no comments yet"}.get(self.state, "no comments")
 
     @work(exclusive=True, group="comments.load", description="Load comments", exit_on_error=False)
     async def reload(self) -> None:

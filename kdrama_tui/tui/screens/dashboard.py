@@ -16,6 +16,15 @@ from kdrama_tui.tui.formatting import clock_time, event_summary, human_bytes, hu
 from kdrama_tui.tui.screens.base import SectionScreen
 from kdrama_tui.tui.widgets.progress import ProgressRow, percent_from
 
+# Progress and "still waiting" events arrive every second or so: they move the In progress bars instead of
+# filling Recent events with repeats.
+REPEATING = (".progress", ".waiting")
+
+
+def worth_reading(event: dict[str, Any]) -> bool:
+    return not str(event.get("type", "")).endswith(REPEATING)
+
+
 VIDEO_STATUSES = ("ready", "processing", "uploading", "failed")
 FINISHED = (".completed", ".aborted", ".expired", ".finished", ".failed", ".cancelled")
 
@@ -53,7 +62,7 @@ class DashboardScreen(SectionScreen):
                                  ("events", "Recent events")):
             self.query_one(f"#{widget_id}").border_title = title
         log = self.query_one("#events", RichLog)
-        for event in list(self.kapp.recent_events)[-50:]:
+        for event in [e for e in self.kapp.recent_events if worth_reading(e)][-50:]:
             log.write(self._event_line(event))
         self.set_interval(30, self._show_uptime)  # uptime has minute resolution; nothing else ticks
         # (Textual then runs SectionScreen.on_mount too: it subscribes to events and loads.)
@@ -85,7 +94,8 @@ class DashboardScreen(SectionScreen):
             return
         address, details = self.server_lines
         uptime = human_duration(self.kapp.clock() - self.started_at)
-        self.query_one("#server", Static).update(f"{address}\nup {uptime} · {details}")
+        who = f"{self.kapp.mode} · {self.kapp.identity}" if self.kapp.identity else self.kapp.mode
+        self.query_one("#server", Static).update(f"{address}\nup {uptime} · {details}\n{who}")
 
     @staticmethod
     def _work_text(stats: dict[str, Any]) -> str:
@@ -126,8 +136,9 @@ class DashboardScreen(SectionScreen):
 
     # ---- live events -----------------------------------------------------------------------------
     def on_server_event(self, event: dict[str, Any]) -> None:
-        self.query_one("#events", RichLog).write(self._event_line(event))
         kind = str(event.get("type", ""))
+        if worth_reading(event):
+            self.query_one("#events", RichLog).write(self._event_line(event))
         data = event.get("data") or {}
         noun = kind.split(".", 1)[0]
         item_id = data.get(f"{noun}_id", data.get("id"))

@@ -13,15 +13,16 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from kdrama_tui.tui.formatting import short_time, text_bar, truncate
-from kdrama_tui.tui.screens.base import SectionScreen
+from kdrama_tui.tui.screens.tables import TableSection
 
 FILTERS = {"all": None, "active": "queued,processing", "failed": "failed,cancelled"}
 PROGRESS_COLUMN = "progress"
 FINAL = ("completed", "failed", "cancelled")
 
 
-class JobsScreen(SectionScreen):
+class JobsScreen(TableSection):
     SECTION = "jobs"
+    TABLE = "jobs"
     CSS_PATH = "jobs.tcss"
     RELOAD_ON = ("job.", "video.deleted")
     BINDINGS = [
@@ -58,6 +59,10 @@ class JobsScreen(SectionScreen):
     def _titles(self) -> None:
         self.query_one("#jobs", DataTable).border_title = f"queue order · showing {self.filter}"
         self.query_one("#job-detail").border_title = "Job"
+
+    def empty_text(self, table_id: str) -> str:
+        shown = {"all": "", "active": "queued or running ", "failed": "failed or cancelled "}[self.filter]
+        return f"no {shown}transcode jobs: a job is queued for every upload or import (f shows others)"
 
     @work(exclusive=True, group="jobs.load", description="Load the queue", exit_on_error=False)
     async def reload(self) -> None:

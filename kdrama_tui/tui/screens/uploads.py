@@ -12,14 +12,15 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from kdrama_tui.tui.formatting import human_bytes, short_time, text_bar
-from kdrama_tui.tui.screens.base import SectionScreen
+from kdrama_tui.tui.screens.tables import TableSection
 from kdrama_tui.tui.widgets.progress import percent_from
 
 PROGRESS_COLUMN = "progress"
 
 
-class UploadsScreen(SectionScreen):
+class UploadsScreen(TableSection):
     SECTION = "uploads"
+    TABLE = "uploads"
     CSS_PATH = "uploads.tcss"
     RELOAD_ON = ("upload.",)
     BINDINGS = [
@@ -45,6 +46,9 @@ class UploadsScreen(SectionScreen):
         table.add_column("Size")
         table.add_column("Started")
         yield table
+
+    def empty_text(self, table_id: str) -> str:
+        return "no upload in flight: uploads show here while a client sends one (chunked or tus)"
 
     @work(exclusive=True, group="uploads.load", description="Load uploads", exit_on_error=False)
     async def reload(self) -> None:

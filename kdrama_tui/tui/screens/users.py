@@ -11,12 +11,13 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from kdrama_tui.tui.formatting import ago, short_date
-from kdrama_tui.tui.screens.base import SectionScreen
+from kdrama_tui.tui.screens.tables import TableSection
 from kdrama_tui.tui.screens.user_forms import NewUser, NewUserModal, PasswordModal
 
 
-class UsersScreen(SectionScreen):
+class UsersScreen(TableSection):
     SECTION = "users"
+    TABLE = "users"
     CSS_PATH = "users.tcss"
     RELOAD_ON = ("user.",)
     BINDINGS = [
@@ -40,6 +41,9 @@ class UsersScreen(SectionScreen):
         table: DataTable[str] = DataTable(id="users", cursor_type="row", zebra_stripes=True)
         table.add_columns("ID", "Username", "Email", "Role", "Active", "Last login", "Created")
         yield table
+
+    def empty_text(self, table_id: str) -> str:
+        return "no accounts yet: c creates one"
 
     @work(exclusive=True, group="users.load", description="Load users", exit_on_error=False)
     async def reload(self) -> None:

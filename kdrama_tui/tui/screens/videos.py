@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Input, Select, Static
 
 from kdrama_tui.tui.client import ApiError
 from kdrama_tui.tui.formatting import human_bytes, human_duration, short_date, truncate
-from kdrama_tui.tui.screens.base import SectionScreen
+from kdrama_tui.tui.screens.tables import TableSection
 from kdrama_tui.tui.screens.video_form import VideoEditModal
 
 STATUSES = ("ready", "processing", "uploading", "failed", "missing")  # missing: failed, files found gone
@@ -31,20 +31,19 @@ MAX_LISTED = 500  # a search narrows it down; the catalog API pages by 100
 ACTIVE_JOB = ("queued", "processing")
 
 
-class VideosScreen(SectionScreen):
+class VideosScreen(TableSection):
     SECTION = "videos"
+    TABLE = "videos"
     CSS_PATH = "videos.tcss"
     AUTO_FOCUS = "#videos"  # the table, so number keys switch sections until "/" starts a search
     RELOAD_ON = ("video.", "job.", "comment.")
     BINDINGS = [
-        Binding("slash", "search", "Search"),
         Binding("e", "edit", "Edit"),
         Binding("v", "visibility", "Public"),
         Binding("t", "retranscode", "Transcode"),
         Binding("k", "cancel_job", "Stop job"),
         Binding("d,delete", "delete", "Delete"),
         Binding("c", "copy_url", "Copy URL"),
-        Binding("s", "sort", "Sort"),
         Binding("r", "reload", "Refresh"),
     ]
 
@@ -64,8 +63,6 @@ class VideosScreen(SectionScreen):
         self.videos: dict[str, dict[str, Any]] = {}
         self.order: list[dict[str, Any]] = []
         self.detail: dict[str, Any] | None = None
-        self.sort_column = "created"
-        self.sort_reverse = True
         self._stale_detail = False  # the shown detail may be out of date: fetch it again on the next load
         self._search_timer: Timer | None = None
 
@@ -110,12 +107,17 @@ class VideosScreen(SectionScreen):
         self._load_selected()
 
     def _show_table(self) -> None:
-        sort_key = COLUMNS[self.sort_column][1]
-        self.order.sort(key=sort_key, reverse=self.sort_reverse)
+        sort_keys = [key for _, key in COLUMNS.values()]
         self.fill_table(self.query_one("#videos", DataTable), (
             (str(v["id"]), (str(v["id"]), truncate(v.get("title"), 48), str(v.get("year") or "-"), shown_status(v),
-                            "yes" if v.get("is_public") else "no", short_date(v.get("created_at"))))
+                            "yes" if v.get("is_public") else "no", short_date(v.get("created_at"))),
+             tuple(key(v) for key in sort_keys))
             for v in self.order))
+
+    def empty_text(self, table_id: str) -> str:
+        if self.query_one("#search", Input).value.strip() or isinstance(self.query_one("#status", Select).value, str):
+            return "no video matches this search and status"
+        return ("no videos yet: drop files into the watch folder, upload one, or run `kdrama-tui ingest`")
 
     def selected(self, quiet: bool = False) -> dict[str, Any] | None:
         video = self.videos.get(self.selected_key(self.query_one("#videos", DataTable)) or "")
@@ -165,30 +167,15 @@ class VideosScreen(SectionScreen):
     def key_escape(self) -> None:
         if self.focused is self.query_one("#search", Input):
             self.query_one("#videos", DataTable).focus()
+        else:
+            super().key_escape()
 
     @on(Select.Changed, "#status")
     def _status_changed(self) -> None:
         self.reload()
 
-    def action_search(self) -> None:
-        self.query_one("#search", Input).focus()
-
-    def action_sort(self) -> None:
-        keys = list(COLUMNS)
-        self._sort_by(keys[(keys.index(self.sort_column) + 1) % len(keys)])
-
-    @on(DataTable.HeaderSelected, "#videos")
-    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
-        self._sort_by(str(event.column_key.value))
-
-    def _sort_by(self, column: str) -> None:
-        if column == self.sort_column:
-            self.sort_reverse = not self.sort_reverse
-        else:
-            self.sort_column, self.sort_reverse = column, column in ("created", "id", "year")
-        self._show_table()
-        arrow = "↓" if self.sort_reverse else "↑"
-        self.notify(f"sorted by {COLUMNS[column][0].lower()} {arrow}", timeout=2, markup=False)
+    def action_search_table(self) -> None:
+        self.query_one("#search", Input).focus()  # the server searches the whole catalog, not the rows shown
 
     # ---- actions ---------------------------------------------------------------------------------
     def action_edit(self) -> None:

@@ -9,7 +9,7 @@ from textual.widgets import Static
 SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("dashboard", "1", "Dash"),
     ("videos", "2", "Videos"),
-    ("series", "S", "Series"),
+    ("series", "grave_accent", "Series"),
     ("uploads", "3", "Uploads"),
     ("jobs", "4", "Jobs"),
     ("users", "5", "Users"),
@@ -24,6 +24,8 @@ SECTION_TITLES = {
     "keys": "API keys", "comments": "Comments", "backups": "Backups", "logs": "Logs", "settings": "Settings",
     "series": "Series",
 }
+KEY_SHOWN = {"grave_accent": "`"}  # Series: the key left of 1, the number keys being taken
+
 # Used only where the full bar does not fit (80 columns since Series joined).
 SHORT_LABELS = {"uploads": "Upl", "comments": "Comms", "backups": "Backup", "settings": "Set"}
 
@@ -33,9 +35,10 @@ class NavBar(Static):
     NavBar { height: 1; width: 1fr; background: $panel; color: $text-muted; }
     """
 
-    def __init__(self, current: str, available: set[str] | frozenset[str] | None = None) -> None:
+    def __init__(self, current: str, available: set[str] | frozenset[str] | None = None, who: str = "") -> None:
         self.full = self._bar(current, available, {})
         self.short = self._bar(current, available, SHORT_LABELS)
+        self.who = who  # "root (api key) · console", shown at the right when it fits
         super().__init__(self.full, id="nav")
 
     @staticmethod
@@ -45,13 +48,21 @@ class NavBar(Static):
             if available is not None and mode not in available:
                 continue
             label = labels.get(mode, label)
-            # A letter key that starts its label is bolded in place ("Series"), a digit goes in front.
-            text = f"[b]{key}[/b]{label[1:]}" if label.startswith(key) else f"[b]{key}[/b]{label}"
+            text = f"[b]{KEY_SHOWN.get(key, key)}[/b]{label}"
             item = Content.from_markup(text)
             style = "reverse $accent" if mode == current else ""
             parts.append(item.stylize(f"{style} @click=app.section('{mode}')".strip()))
         return Content(" ").join(parts)
 
-    def on_resize(self) -> None:
-        """Shorter names where the whole bar would not fit one line (80 columns)."""
-        self.update(self.full if self.size.width >= self.full.cell_length else self.short)
+    def render(self) -> Content:
+        """The whole bar, or shorter names where it would not fit one line (80 columns); then who and
+        where at the right when there is room."""
+        width = self.size.width
+        nav = self.full if width >= self.full.cell_length else self.short
+        room = width - nav.cell_length - 2
+        if not self.who or room < 8:
+            return nav
+        who = self.who if len(self.who) <= room else self.who.split(" · ")[0]  # the admin, at least
+        if len(who) > room:
+            return nav
+        return nav + Content(" " * (width - nav.cell_length - len(who))) + Content(who)

@@ -275,3 +275,44 @@ async def test_polls_tell_other_processes_jobs_from_this_processes_own(settings:
             ("video.failed", {"video_id": c.video.id, "error": "transcoding was cancelled"})]
     finally:
         await svc.close()
+
+
+async def test_another_workers_early_rendition_is_relayed_as_playable(settings: Settings, episode: Path) -> None:
+    """A worker elsewhere publishes its copied rendition first: the server hears which renditions play and
+    how far the rest are (job.ladder), and its playback cache that the video changed (video.updated)."""
+    other = "elsewhere:2:bbbbbb"
+    svc = await build_services(server_settings(settings))
+
+    def ladder(ready_low: bool, progress: int) -> dict[str, Any]:
+        return {"path": "copy", "reason": "H.264 High 4", "encoder": "libx264", "renditions": [
+            {"name": "144p", "width": 256, "height": 144, "source": "encoded", "progress": progress,
+             "ready": ready_low},
+            {"name": "180p", "width": 320, "height": 180, "source": "copy", "progress": 100, "ready": True}]}
+
+    try:
+        uid = await admin_user(svc)
+        with svc.events.subscription() as relay_inbox, svc.events.subscription() as inbox:
+            relay = JobRelay(svc.db, svc.events, "server:1:aaaaaa")
+            await relay.prime()
+            a = await accept(svc, episode, uploader_id=uid)
+            async with svc.db.transaction() as tx:
+                assert await repos_of(tx).jobs.claim_next(other, utcnow(), utcnow() + timedelta(minutes=5))
+            touch = repos_of(svc.db).jobs.touch
+            assert await touch(a.job.id, other, utcnow(), utcnow() + timedelta(minutes=5), 10, ladder(False, 0))
+            await relay.poll(relay_inbox)
+            assert await touch(a.job.id, other, utcnow(), utcnow() + timedelta(minutes=5), 50, ladder(False, 60))
+            await relay.poll(relay_inbox)
+            await relay.poll(relay_inbox)  # nothing changed: nothing announced again
+            events = await drain_for(inbox, 0)
+        mine = [(e.type, e.data) for e in events if e.data.get("video_id") == a.video.id
+                and e.type in ("job.ladder", "video.updated")]
+        assert mine == [
+            ("video.updated", {"video_id": a.video.id, "playable": True, "path": "copy", "reason": "H.264 High 4",
+                               "encoder": "libx264", "renditions_ready": ["180p"],
+                               "renditions_progress": {"144p": 0}}),
+            ("job.ladder", {"job_id": a.job.id, "video_id": a.video.id, "path": "copy", "reason": "H.264 High 4",
+                            "encoder": "libx264", "renditions_ready": ["180p"], "renditions_progress": {"144p": 0}}),
+            ("job.ladder", {"job_id": a.job.id, "video_id": a.video.id, "path": "copy", "reason": "H.264 High 4",
+                            "encoder": "libx264", "renditions_ready": ["180p"], "renditions_progress": {"144p": 60}})]
+    finally:
+        await svc.close()
