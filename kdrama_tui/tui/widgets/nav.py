@@ -27,7 +27,7 @@ SECTION_TITLES = {
 KEY_SHOWN = {"grave_accent": "`"}  # Series: the key left of 1, the number keys being taken
 
 # Used only where the full bar does not fit (80 columns since Series joined).
-SHORT_LABELS = {"uploads": "Upl", "comments": "Comms", "backups": "Backup", "settings": "Set"}
+SHORT_LABELS = {"uploads": "Upl", "comments": "Comms"}
 
 
 class NavBar(Static):
