@@ -91,7 +91,7 @@ SECTION_HELP: dict[str, SectionHelp] = {
 }
 
 GLOBAL_KEYS: tuple[tuple[str, str], ...] = (
-    ("1-9, 0, `", "go to a section (`: Series; or click its name in the top bar)"),
+    ("1-9, 0, S", "go to a section (S: Series; or click its name in the top bar)"),
     ("? / F1", "this help"),
     ("ctrl+p", "command palette: every action by name"),
     ("q", "quit (all in one: asks first, since the server stops too)"),

@@ -37,7 +37,7 @@ def _summary(pilot: Any) -> str:
 
 async def test_create_and_edit_a_series_with_validation(served: Served, dashboard: Any) -> None:
     async with dashboard(size=(80, 24)) as pilot:
-        await goto(pilot, "grave_accent", "series")
+        await goto(pilot, "S", "series")
         await _open_form(pilot, "n", SeriesFormModal)
         await type_into(pilot, "#title", "Goblin")
         await type_into(pilot, "#native_title", "도깨비")
@@ -87,7 +87,7 @@ async def test_attach_renumber_segments_and_detach(served: Served, dashboard: An
     later = await _video(svc, served.admin.id, "Signal E04", status="processing")
     await svc.series.attach(series.id, {"video_id": first.id, "season": 1, "episode": 1})
     async with dashboard() as pilot:
-        await goto(pilot, "grave_accent", "series")
+        await goto(pilot, "S", "series")
         await select_row(pilot, "#series", str(series.id))
         form = await _open_form(pilot, "a", EpisodeFormModal)
         assert form.query_one("#episode").value == "2"  # the next free number
@@ -155,7 +155,7 @@ async def test_unmatched_attach_and_create(served: Served, dashboard: Any) -> No
                                   "source_name": "비밀의 숲 3화.mp4", "show_title": "비밀의 숲",
                                   "season": 1, "episode": 3})
     async with dashboard(size=(80, 24)) as pilot:
-        await goto(pilot, "grave_accent", "series")
+        await goto(pilot, "S", "series")
         await pilot.press("u")
         await settle(pilot)
         assert [r[0] for r in table_rows(pilot.app, "#unmatched")] == [str(taken.id), str(odd.id)]
@@ -185,7 +185,7 @@ async def test_unmatched_attach_and_create(served: Served, dashboard: Any) -> No
 
 async def test_reloads_when_ingest_adds_a_series(served: Served, dashboard: Any) -> None:
     async with dashboard() as pilot:
-        await goto(pilot, "grave_accent", "series")
+        await goto(pilot, "S", "series")
         assert table_rows(pilot.app, "#series") == []
         await served.svc.series.create({"title": "Kingdom", "year": 2019})  # as ingest would, behind our back
         await wait_until(pilot, lambda: [r[1] for r in table_rows(pilot.app, "#series")] == ["Kingdom"],

@@ -32,7 +32,7 @@ async def test_search_and_sort_the_users_table(served: Served, dashboard: Any) -
         await settle(pilot)
         assert [r[1] for r in table_rows(pilot.app, "#users")] == ["hyun", "jiwoo", "mina", "root"]
         assert _headers(pilot, "#users")[:2] == ["ID", "Username ▲"]
-        await pilot.press("S")  # reverse
+        await pilot.press("o")  # reverse
         assert [r[1] for r in table_rows(pilot.app, "#users")] == ["root", "mina", "jiwoo", "hyun"]
         assert _headers(pilot, "#users")[1] == "Username ▼"
         await pilot.click("#users", offset=(2, 0))  # the ID header: newest first

@@ -45,7 +45,7 @@ class TableSection(SectionScreen):
     BINDINGS = [
         Binding("slash", "search_table", "Search", show=False),
         Binding("s", "sort_next", "Sort", show=False),
-        Binding("S", "sort_flip", "Reverse sort", show=False),
+        Binding("o", "sort_flip", "Reverse sort", show=False),  # S opens the Series section
     ]
     TABLE = ""  # the id of the section's main table (the one "/" and "s" act on)
 

@@ -9,7 +9,7 @@ from textual.widgets import Static
 SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("dashboard", "1", "Dash"),
     ("videos", "2", "Videos"),
-    ("series", "grave_accent", "Series"),
+    ("series", "S", "Series"),
     ("uploads", "3", "Uploads"),
     ("jobs", "4", "Jobs"),
     ("users", "5", "Users"),
@@ -24,10 +24,8 @@ SECTION_TITLES = {
     "keys": "API keys", "comments": "Comments", "backups": "Backups", "logs": "Logs", "settings": "Settings",
     "series": "Series",
 }
-KEY_SHOWN = {"grave_accent": "`"}  # Series: the key left of 1, the number keys being taken
-
 # Used only where the full bar does not fit (80 columns since Series joined).
-SHORT_LABELS = {"uploads": "Upl", "comments": "Comms"}
+SHORT_LABELS = {"uploads": "Upl", "comments": "Comms", "backups": "Backup", "settings": "Set"}
 
 
 class NavBar(Static):
@@ -48,7 +46,8 @@ class NavBar(Static):
             if available is not None and mode not in available:
                 continue
             label = labels.get(mode, label)
-            text = f"[b]{KEY_SHOWN.get(key, key)}[/b]{label}"
+            # A letter key that starts its label is bolded in place ("Series"), a digit goes in front.
+            text = f"[b]{key}[/b]{label[1:]}" if label.startswith(key) else f"[b]{key}[/b]{label}"
             item = Content.from_markup(text)
             style = "reverse $accent" if mode == current else ""
             parts.append(item.stylize(f"{style} @click=app.section('{mode}')".strip()))
