@@ -152,4 +152,4 @@ async def test_playback_starts_before_the_lower_renditions_exist_and_goes_on_whe
     assert watch["stall"] < SEGMENT_SECONDS * 1000, watch
     # A new page load sees the whole ladder.
     await page.reload()
-    await wait_for(page, "document.getElementById('quality').options.length === 3")
+    await wait_for(page, "document.getElementById('quality').options.length === 3", timeout=30_000)  # a loaded CI box
