@@ -80,10 +80,10 @@ async def get_video(request: web.Request) -> web.Response:
     "title": {"type": "string"}, "description": {"type": "string"}, "year": {"type": "integer"},
     "genre": {"type": "string"}, "actors": {"type": "array", "items": {"type": "string"}},
     "is_public": {"type": "boolean"},
-    "series_id": {"type": ["integer", "null"], "description": "admin: the series (null takes it out)"},
+    "series_id": {"type": "integer", "nullable": True, "description": "admin: the series (null takes it out)"},
     "season_number": {"type": "integer"}, "episode_number": {"type": "integer"},
-    "episode_number_end": {"type": ["integer", "null"]}, "episode_title": {"type": ["string", "null"]},
-    "air_date": {"type": ["string", "null"], "format": "date"}}}}}})
+    "episode_number_end": {"type": "integer", "nullable": True}, "episode_title": {"type": "string", "nullable": True},
+    "air_date": {"type": "string", "nullable": True, "format": "date"}}}}}})
 async def patch_video(request: web.Request) -> web.Response:
     """Change a video's metadata (owner or admin); its episode fields (admin only, 409 when the number
     is taken)."""
