@@ -86,7 +86,9 @@ async def test_a_slowly_copied_file_is_ingested_once_after_it_is_complete(
         finished_writing = float(out.decode())
         assert writer.returncode == 0
         (video,) = await count_videos(svc, 1)
-        ingested = events(svc, "ingest.ingested")
+        # The event follows the video's commit (and the file's removal from the folder): wait for it too.
+        ingested = await wait_until(lambda: asyncio.sleep(0, result=events(svc, "ingest.ingested")),
+                                    message="the ingest.ingested event")
         assert len(ingested) == 1 and ingested[0].ts >= finished_writing
         assert events(svc, "ingest.failed") == []
         original = await original_of(svc, video.id)
