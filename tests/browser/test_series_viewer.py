@@ -103,7 +103,9 @@ async def test_dual_subtitles_and_skip_intro(world: World, page: Page) -> None:
     await _select_by_text(page, "#subtitles", "한국어 + English")
     # Two cue lines at once, Korean above English (the clip's last cue runs from 6.67 s).
     await page.evaluate(f"{VIDEO}.currentTime = 7")
-    await wait_for(page, "document.querySelector('#dual-subs .secondary').textContent === 'Thank you!'")
+    # The two tracks load on their own: wait for both lines, then check what each one says.
+    await wait_for(page, "document.querySelector('#dual-subs .secondary').textContent === 'Thank you!' && "
+                         "document.querySelector('#dual-subs .primary').textContent !== ''")
     assert await page.text_content("#dual-subs .primary") == "고마워요!"
     assert await page.is_visible("#dual-subs")
     primary = await page.locator("#dual-subs .primary").bounding_box()
