@@ -70,6 +70,10 @@ class DatabaseSettings:
     session_url: str = _doc("PostgreSQL address for what needs a session of its own (cluster locks, "
                             "LISTEN/NOTIFY): set it to a direct or session-mode address when url goes through "
                             "PgBouncer in transaction mode; empty = url.", default="")
+    read_url: str = _doc("A PostgreSQL streaming replica for catalog, series and playback lookups (writes and "
+                         "reads that must see them stay on url); empty = read everything from url.", default="")
+    replica_max_lag_seconds: float = _doc("A replica further behind the primary than this is skipped until it "
+                                          "catches up.", default=2.0)
 
     def validate(self) -> None:
         if self.url:
@@ -84,6 +88,10 @@ class DatabaseSettings:
         if self.session_url:
             _check(self.session_url.startswith(("postgresql://", "postgres://")), "database.session_url",
                    "must start with postgresql://")
+        if self.read_url:
+            _check(self.read_url.startswith(("postgresql://", "postgres://")), "database.read_url",
+                   "must start with postgresql:// (a replica of a PostgreSQL database.url)")
+        _check(self.replica_max_lag_seconds > 0, "database.replica_max_lag_seconds", "must be > 0")
 
 
 STORAGE_PROVIDERS = ("local", "s3", "wasabi", "idrive", "google_cloud")

@@ -66,6 +66,16 @@ class Database(Executor):
     def iterate(self, sql: str, params: Params = None, batch: int = 500) -> AsyncIterator[Row]:
         """Stream a large result without loading it all (storage migration, backups)."""
 
+    @property
+    def reads(self) -> Executor:
+        """Where reads that may trail the latest write by a moment go (catalog, series, playback lookups):
+        a streaming replica when ``[database] read_url`` names one and it keeps up, else this database."""
+        return self
+
+    def hold_primary(self) -> None:
+        """Something readers must see at once just changed: keep :attr:`reads` on the primary until any
+        replica has caught up with it."""
+
     async def try_lock(self, name: str) -> ClusterLock | None:
         """The cluster-wide lock ``name`` if no other process holds it, else None (see ``db/locks.py``)."""
         return LocalLock(name)

@@ -21,11 +21,14 @@ def sqlite_path(url: str) -> Path:
 async def open_database(url: str, *, migrate: bool = True, synchronous: str = "FULL",
                         busy_timeout_ms: int = 10000, pool_size: int = 10, check: bool = True,
                         statement_cache_size: int = 100, application_name: str = "",
-                        session_url: str = "") -> Database:
-    """``application_name`` and ``session_url`` (for locks and LISTEN, see ``[database] session_url``) apply
-    to PostgreSQL only."""
+                        session_url: str = "", read_url: str = "",
+                        replica_max_lag_seconds: float = 2.0) -> Database:
+    """``application_name``, ``session_url`` (for locks and LISTEN, see ``[database] session_url``) and
+    ``read_url`` (a streaming replica, see ``db/replica.py``) apply to PostgreSQL only."""
     scheme = urlparse(url).scheme
     db: Database
+    if read_url and scheme == "sqlite":
+        raise ConfigError("database.read_url: a read replica needs a PostgreSQL database.url")
     if scheme == "sqlite":
         from kdrama_tui.db.sqlite import SQLiteDatabase
 
@@ -34,7 +37,8 @@ async def open_database(url: str, *, migrate: bool = True, synchronous: str = "F
         from kdrama_tui.db.postgres import PostgresDatabase
 
         db = await PostgresDatabase(url, pool_size, statement_cache_size=statement_cache_size,
-                                    application_name=application_name, session_url=session_url).open()
+                                    application_name=application_name, session_url=session_url,
+                                    read_url=read_url, replica_max_lag_seconds=replica_max_lag_seconds).open()
     else:
         raise ConfigError(f"database.url: unsupported scheme {scheme!r} (use sqlite:// or postgresql://)")
     if migrate:

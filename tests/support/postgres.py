@@ -75,3 +75,61 @@ class PostgresCluster:
         finally:
             await conn.close()
         return self.url(name)
+
+
+class PostgresReplica:
+    """A hot-standby streaming replica of ``primary`` (``pg_basebackup -R``) on its own port.
+
+    ``pause()`` stops replaying WAL (the replica falls behind while staying up), ``kill()`` stops it the
+    hard way (it goes away), ``start()`` brings it back on the same port."""
+
+    def __init__(self, primary: PostgresCluster) -> None:
+        self.primary = primary
+        self.root = Path(tempfile.mkdtemp(prefix="kdrama-pg-replica-"))
+        self.data = self.root / "data"
+        self.port = free_port()
+        self.user = primary.user
+        self._run = primary._run
+        self._cloned = False
+
+    def start(self) -> PostgresReplica:
+        if self.primary.as_postgres:
+            shutil.chown(self.root, "postgres", "postgres")
+        if not self._cloned:
+            self._run([find_pg_bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.primary.port),
+                       "-U", self.user, "-D", str(self.data), "-R", "-X", "stream", "--no-sync"])
+            self._cloned = True
+        options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.root} "
+                   "-c fsync=off -c hot_standby=on -c max_connections=200")
+        self._run([find_pg_bin("pg_ctl"), "-D", str(self.data), "-o", options, "-l",
+                   str(self.root / "log"), "-w", "-t", "60", "start"])
+        return self
+
+    def kill(self) -> None:
+        self._run([find_pg_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"])
+
+    def stop(self) -> None:
+        try:
+            self.kill()
+        except RuntimeError:
+            pass  # already stopped by the test
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def url(self, database: str) -> str:
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    async def _sql(self, statement: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.url("postgres"))
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    async def pause(self) -> None:
+        await self._sql("SELECT pg_wal_replay_pause()")
+
+    async def resume(self) -> None:
+        await self._sql("SELECT pg_wal_replay_resume()")

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kdrama_tui.db import Database
+from kdrama_tui.db import Database, Executor
 from kdrama_tui.errors import Conflict, Forbidden, NotFound, ValidationError
 from kdrama_tui.events import EventBus
 from kdrama_tui.models import Video
@@ -43,6 +43,17 @@ class Viewer:
     def may_change(self, video: Video) -> bool:
         return self.admin or (self.user_id is not None and video.uploader_user_id == self.user_id)
 
+    @property
+    def may_lag(self) -> bool:
+        """An anonymous viewer has written nothing it must see at once, so its reads may come from a
+        replica (``Database.reads``); a signed-in user or an admin reads its own writes from the primary."""
+        return self.user_id is None and not self.admin
+
+
+def reader(db: Database, viewer: Viewer) -> Executor:
+    """Where ``viewer``'s catalog reads go (see :attr:`Viewer.may_lag`)."""
+    return db.reads if viewer.may_lag else db
+
 
 ANONYMOUS = Viewer()
 
@@ -70,12 +81,13 @@ class CatalogService:
         search = VideoSearch(q=(q or "").strip() or None, genre=(genre or "").strip() or None, year=year,
                              actor=(actor or "").strip() or None, status=status, viewer_id=viewer.user_id,
                              admin=viewer.admin, limit=per_page, offset=(page - 1) * per_page)
-        videos, total = await repos_of(self.db).videos.search(search)
+        videos, total = await repos_of(reader(self.db, viewer)).videos.search(search)
         return {"items": [self.video_dict(v, viewer, base) for v in videos], "total": total,
                 "page": page, "per_page": per_page}
 
     async def facets(self, viewer: Viewer) -> dict[str, list[Any]]:
-        genres, years = await repos_of(self.db).videos.facets(VideoSearch(viewer_id=viewer.user_id, admin=viewer.admin))
+        search = VideoSearch(viewer_id=viewer.user_id, admin=viewer.admin)
+        genres, years = await repos_of(reader(self.db, viewer)).videos.facets(search)
         return {"genres": genres, "years": years}
 
     async def find(self, video_id: int) -> Video | None:
@@ -83,7 +95,7 @@ class CatalogService:
         return await repos_of(self.db).videos.find_by_id(video_id)
 
     async def get(self, video_id: int, viewer: Viewer) -> Video:
-        video = await repos_of(self.db).videos.find_by_id(video_id)
+        video = await repos_of(reader(self.db, viewer)).videos.find_by_id(video_id)
         if video is None or not viewer.may_see(video):
             raise NotFound("video not found")
         return video

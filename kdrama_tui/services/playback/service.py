@@ -102,6 +102,7 @@ class PlaybackService:
         """Drop cache entries of videos that changed anywhere in this process (runs as a background task)."""
         async for event in self.events.stream():
             if event.type.startswith(_INVALIDATING):
+                self.db.hold_primary()  # a replica may not have the change yet: reload from the primary
                 video_id = event.data.get("video_id")
                 self.invalidate(int(video_id) if isinstance(video_id, int) else None)
 
@@ -140,10 +141,11 @@ class PlaybackService:
 
     async def _load_access(self, video_id: int) -> VideoAccess | None:
         self.stats["access_loads"] += 1
-        video = await repos_of(self.db).videos.find_by_id(video_id)
+        reads = self.db.reads  # anyone's lookup: a replica that keeps up will do (see watch_events)
+        video = await repos_of(reads).videos.find_by_id(video_id)
         if video is None:
             return None
-        files = await repos_of(self.db).video_files.list({"video_id": video_id, "file_type": _HLS_FILE_TYPES},
+        files = await repos_of(reads).video_files.list({"video_id": video_id, "file_type": _HLS_FILE_TYPES},
                                                      order_by="id")
         prefix = keys.hls_folder(video_id)
         provider = None

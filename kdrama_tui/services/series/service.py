@@ -18,7 +18,7 @@ from kdrama_tui.models import EpisodeSegment, Series, Video
 from kdrama_tui.repositories import repos_of
 from kdrama_tui.repositories.series import SeriesSearch, Visibility
 from kdrama_tui.repositories.videos import fold
-from kdrama_tui.services.catalog.service import CatalogService, Viewer
+from kdrama_tui.services.catalog.service import CatalogService, Viewer, reader
 from kdrama_tui.services.series import episodes as ops
 from kdrama_tui.services.series.fields import (
     EPISODE_FIELDS,
@@ -55,10 +55,11 @@ class SeriesService:
         return self.catalog.video_dict(video, Viewer(admin=True), base)["thumbnail_url"]
 
     async def _summaries(self, found: list[Series], viewer: Viewer, base: str) -> list[dict[str, Any]]:
+        reads = reader(self.db, viewer)
         vis = visibility(viewer)
-        stats = await repos_of(self.db).series.episode_stats([s.id for s in found], vis)
+        stats = await repos_of(reads).series.episode_stats([s.id for s in found], vis)
         cover_ids = [st.cover_id for st in stats.values() if st.cover_id is not None]
-        covers = {v.id: v for v in await repos_of(self.db).videos.list({"id": cover_ids})} if cover_ids else {}
+        covers = {v.id: v for v in await repos_of(reads).videos.list({"id": cover_ids})} if cover_ids else {}
         return [self.summary(s, stats[s.id].episode_count, stats[s.id].seasons,
                              covers.get(stats[s.id].cover_id or 0), base) for s in found]
 
@@ -73,6 +74,7 @@ class SeriesService:
     async def search(self, viewer: Viewer, *, q: str | None = None, genre: str | None = None,
                      year: int | None = None, status: str | None = None, limit: int = 24, offset: int = 0,
                      base: str = "") -> dict[str, Any]:
+        reads = reader(self.db, viewer)
         if status is not None and status not in STATUSES:
             raise ValidationError("status must be airing or completed", code="invalid_parameter",
                                   details={"field": "status"})
@@ -85,7 +87,7 @@ class SeriesService:
         search = SeriesSearch(key=search_key(q or "") or None,
                               genre_key=(genre or "").strip().casefold() or None, year=year, status=status,
                               visibility=visibility(viewer), limit=limit, offset=offset)
-        found, total = await repos_of(self.db).series.search(search)
+        found, total = await repos_of(reads).series.search(search)
         return {"items": await self._summaries(found, viewer, base), "total": total, "limit": limit,
                 "offset": offset}
 
@@ -93,13 +95,14 @@ class SeriesService:
         return await repos_of(self.db).series.get(series_id)
 
     async def detail(self, series_id: int, viewer: Viewer, base: str = "") -> dict[str, Any]:
-        series = await repos_of(self.db).series.find_by_id(series_id)
-        videos = [] if series is None else await repos_of(self.db).series.episodes(series_id, visibility(viewer))
+        reads = reader(self.db, viewer)
+        series = await repos_of(reads).series.find_by_id(series_id)
+        videos = [] if series is None else await repos_of(reads).series.episodes(series_id, visibility(viewer))
         if series is None or (not videos and not viewer.admin):
             raise NotFound("series not found")
         ids = [v.id for v in videos]
-        languages = await repos_of(self.db).series.subtitle_languages(ids)
-        segments = await repos_of(self.db).segments.for_videos(ids)
+        languages = await repos_of(reads).series.subtitle_languages(ids)
+        segments = await repos_of(reads).segments.for_videos(ids)
         seasons: dict[int, list[dict[str, Any]]] = {}
         for video in videos:
             shown = self.catalog.video_dict(video, viewer, base)
@@ -122,17 +125,18 @@ class SeriesService:
                            base: str = "") -> dict[str, Any]:
         """The catalog with series grouped: items are ``{"kind": "series", ...summary}`` or
         ``{"kind": "video", ...video}``, newest first (a series by its newest episode)."""
+        reads = reader(self.db, viewer)
         if q is not None and len(q) > 200:
             raise ValidationError("q must be at most 200 characters", code="invalid_parameter")
         words = fold(q or "").split()[:8]
-        entries, total = await repos_of(self.db).series.catalog_page(
+        entries, total = await repos_of(reads).series.catalog_page(
             visibility=visibility(viewer), key=search_key(q or "") or None, video_words=words,
             genre=(genre or "").strip() or None, year=year, limit=per_page, offset=(page - 1) * per_page)
         series_ids = [e.id for e in entries if e.kind == "series"]
-        series = {s.id: s for s in await repos_of(self.db).series.list({"id": series_ids})} if series_ids else {}
+        series = {s.id: s for s in await repos_of(reads).series.list({"id": series_ids})} if series_ids else {}
         summaries = {d["id"]: d for d in await self._summaries(list(series.values()), viewer, base)}
         video_ids = [e.id for e in entries if e.kind == "video"]
-        videos = {v.id: v for v in await repos_of(self.db).videos.list({"id": video_ids})} if video_ids else {}
+        videos = {v.id: v for v in await repos_of(reads).videos.list({"id": video_ids})} if video_ids else {}
         items = []
         for entry in entries:
             if entry.kind == "series" and entry.id in summaries:
