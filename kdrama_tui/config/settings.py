@@ -95,7 +95,7 @@ class Settings:
                 for key in section:
                     if key in SECRET_KEYS and section[key]:
                         section[key] = "***"
-                for url_key in ("url", "session_url") if name == "database" else ():
+                for url_key in ("url", "session_url", "read_url") if name == "database" else ():
                     if section.get(url_key):
                         section[url_key] = re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", section[url_key])
             out[name] = section

@@ -78,8 +78,10 @@ def test_environment_overlays_the_file(tmp_path: Path) -> None:
 
 def test_database_url_short_form_and_config_from_environment(tmp_path: Path) -> None:
     path = write(tmp_path, "[server]\nport = 9300\n")
-    env = {"KDRAMA_DATABASE_URL": "postgresql://u:secret@db:5432/kdrama", "KDRAMA_CONFIG": str(path)}
+    env = {"KDRAMA_DATABASE_URL": "postgresql://u:secret@db:5432/kdrama", "KDRAMA_CONFIG": str(path),
+           "KDRAMA_DATABASE_READ_URL": "postgresql://u:secret@replica:5432/kdrama"}
     settings = load_settings(env=env)
+    assert settings.database.read_url == "postgresql://u:secret@replica:5432/kdrama"
     assert settings.database_url == "postgresql://u:secret@db:5432/kdrama"
     assert settings.server.port == 9300
     assert "secret" not in str(settings.effective()["database"])  # masked for the Settings screen
