@@ -6,10 +6,23 @@ from aiohttp import web
 
 from kdrama_tui.server.keys import SERVICES
 from kdrama_tui.server.middleware import error_middleware
-from kdrama_tui.server.routes import admin, auth, catalog, engagement, hls, jobs, pages, series, system, tus, uploads
+from kdrama_tui.server.routes import (
+    admin,
+    auth,
+    catalog,
+    engagement,
+    failed_imports,
+    hls,
+    jobs,
+    pages,
+    series,
+    system,
+    tus,
+    uploads,
+)
 from kdrama_tui.services.container import Services
 
-ROUTE_MODULES = [system, auth, uploads, tus, jobs, catalog, series, engagement, hls, pages, admin]
+ROUTE_MODULES = [system, auth, uploads, tus, jobs, catalog, series, engagement, hls, pages, admin, failed_imports]
 
 
 def create_app(svc: Services) -> web.Application:

@@ -33,6 +33,7 @@ from kdrama_tui.services.cluster.events import ClusterEvents
 from kdrama_tui.services.cluster.secrets import ClusterSecrets
 from kdrama_tui.services.cluster.singletons import RETRY_SECONDS as SINGLETON_RETRY_SECONDS
 from kdrama_tui.services.cluster.singletons import run_singleton
+from kdrama_tui.services.ingest.failed_imports import FailedImportsService
 from kdrama_tui.services.ingest.watcher import Ingester
 from kdrama_tui.services.library.handoff import Library
 from kdrama_tui.services.maintenance.orphans import OrphanSweeper
@@ -79,12 +80,14 @@ class Services:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     singleton_retry_seconds: float = SINGLETON_RETRY_SECONDS  # how often a standby node asks for a job's lock
     admin: AdminService = field(init=False, repr=False)  # dashboard figures over all the other services
+    failed_imports: FailedImportsService = field(init=False, repr=False)  # what the watch folders refused
 
     def __post_init__(self) -> None:
         self.admin = AdminService(
             settings=self.settings, db=self.db, storage=self.storage, accounts=self.accounts,
             analytics=self.analytics, backups=self.backups, uploads=self.uploads, started_at=self.started_at,
             audience=self.playback.audience, reconciler=MediaReconciler(self.storages, self.events))
+        self.failed_imports = FailedImportsService(self.settings.watch_dirs, self.events)
 
     def storage_for(self, provider: str) -> Storage:
         """The storage that holds files recorded with ``provider``; StorageError (a DomainError) when it

@@ -30,6 +30,8 @@ ADMIN_ENDPOINTS = [
     ("POST", "/api/admin/api-keys"), ("DELETE", "/api/admin/api-keys/1"), ("GET", "/api/admin/uploads"),
     ("GET", "/api/admin/videos/1"), ("GET", "/api/admin/comments"), ("DELETE", "/api/admin/uploads/1"),
     ("GET", "/api/admin/backups"), ("POST", "/api/admin/backups"), ("POST", "/api/admin/backups/restore"),
+    ("GET", "/api/admin/failed-imports"), ("POST", "/api/admin/failed-imports/retry"),
+    ("DELETE", "/api/admin/failed-imports?id=a.mkv"),
 ]
 
 

@@ -9,13 +9,16 @@ the same sub-folder of the watch folder, where the watcher picks it up again, an
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from kdrama_tui.errors import NotFound, ValidationError
+from kdrama_tui.errors import Conflict, NotFound, ValidationError
+from kdrama_tui.events import EventBus
 from kdrama_tui.services.ingest.importer import FAILED_DIR
 
 ERROR_SUFFIX = ".error.txt"
@@ -106,8 +109,7 @@ class FailedImports:
         folder.mkdir(parents=True, exist_ok=True)
         destination = folder / path.name
         if destination.exists():
-            raise ValidationError(f"{destination.name} already exists in the watch folder", code="conflict",
-                                  details={"id": entry_id})
+            raise Conflict(f"{destination.name} already exists in the watch folder", details={"id": entry_id})
         sidecars = self._sidecars(path)
         for sidecar in sidecars:  # sidecars first: the watcher sees the video complete with them
             with contextlib.suppress(OSError):
@@ -124,3 +126,36 @@ class FailedImports:
         for leftover in (*self._sidecars(path), path.with_name(path.name + ERROR_SUFFIX), path):
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
+
+
+class FailedImportsService:
+    """The ``failed/`` folders of every watch folder, for the admin API: ``folder`` is the watch folder's
+    index in ``[ingest] watch_dirs`` (0 for the default one). File work runs in a thread."""
+
+    def __init__(self, watch_roots: Sequence[Path], events: EventBus) -> None:
+        self.folders = [FailedImports(root) for root in watch_roots]
+        self.events = events
+
+    def _folder(self, folder: int) -> FailedImports:
+        if not 0 <= folder < len(self.folders):
+            raise NotFound(f"no watch folder {folder} (there are {len(self.folders)})")
+        return self.folders[folder]
+
+    async def list(self) -> list[dict[str, object]]:
+        """Every refused file of every watch folder, newest first, each naming its folder."""
+        found: list[tuple[FailedImport, int]] = []
+        for index, folder in enumerate(self.folders):
+            found += [(item, index) for item in await asyncio.to_thread(folder.list)]
+        found.sort(key=lambda pair: (pair[0].failed_at, pair[0].id), reverse=True)
+        return [{**item.to_dict(), "folder": index, "watch_folder": str(self.folders[index].watch_root)}
+                for item, index in found]
+
+    async def retry(self, folder: int, entry_id: str) -> str:
+        """Put it back where the watcher picks it up again (it is imported afresh, or refused again)."""
+        destination = await asyncio.to_thread(self._folder(folder).retry, entry_id)
+        self.events.publish("ingest.retried", folder=folder, id=entry_id, path=str(destination))
+        return str(destination)
+
+    async def delete(self, folder: int, entry_id: str) -> None:
+        await asyncio.to_thread(self._folder(folder).delete, entry_id)
+        self.events.publish("ingest.failed_deleted", folder=folder, id=entry_id)
