@@ -16,6 +16,8 @@ from typing import Any
 
 import aiohttp
 
+from kdrama_tui.tui.results import Comment, User
+
 DEFAULT_URL = "http://127.0.0.1:8080"
 
 
@@ -202,8 +204,8 @@ class AdminClient:
     async def me(self) -> dict[str, Any]:
         return await self.request("GET", "/api/me")
 
-    async def users(self) -> list[dict[str, Any]]:
-        return (await self.request("GET", "/api/admin/users"))["items"]
+    async def users(self) -> list[User]:
+        return User.many((await self.request("GET", "/api/admin/users"))["items"])
 
     async def create_user(self, username: str, email: str, password: str, role: str = "user") -> dict[str, Any]:
         return await self.request("POST", "/api/admin/users", json_body={
@@ -278,9 +280,9 @@ class AdminClient:
                                   time_limit=600.0)  # a large backup is fetched and verified first
 
     # ---- comments ------------------------------------------------------------------------------------
-    async def comments(self, state: str = "pending") -> list[dict[str, Any]]:
+    async def comments(self, state: str = "pending") -> list[Comment]:
         """Comments of every video with their video's title and author: pending, approved or all."""
-        return (await self.request("GET", "/api/admin/comments", params={"state": state}))["items"]
+        return Comment.many((await self.request("GET", "/api/admin/comments", params={"state": state}))["items"])
 
     async def moderate_comment(self, comment_id: int, approved: bool) -> dict[str, Any]:
         return await self.request("PATCH", f"/api/comments/{int(comment_id)}", json_body={"is_approved": approved})

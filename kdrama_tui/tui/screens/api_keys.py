@@ -12,6 +12,7 @@ from textual.widgets import DataTable
 
 from kdrama_tui.tui.formatting import ago, parse_time, short_date
 from kdrama_tui.tui.messages import ActionSucceeded
+from kdrama_tui.tui.results import User
 from kdrama_tui.tui.screens.key_forms import IssueKeyModal, KeyIssuedModal, KeyRequest
 from kdrama_tui.tui.screens.tables import TableSection
 
@@ -28,7 +29,7 @@ class ApiKeysScreen(TableSection):
     ]
 
     class Loaded(Message):
-        def __init__(self, keys: list[dict[str, Any]], users: list[dict[str, Any]]) -> None:
+        def __init__(self, keys: list[dict[str, Any]], users: list[User]) -> None:
             super().__init__()
             self.keys = keys
             self.users = users
@@ -36,7 +37,7 @@ class ApiKeysScreen(TableSection):
     def __init__(self) -> None:
         super().__init__()
         self.keys: dict[str, dict[str, Any]] = {}
-        self.users: list[dict[str, Any]] = []
+        self.users: list[User] = []
 
     def compose_body(self) -> ComposeResult:
         table: DataTable[str] = DataTable(id="keys", cursor_type="row", zebra_stripes=True)
@@ -69,7 +70,7 @@ class ApiKeysScreen(TableSection):
             for k in message.keys))
 
     def action_issue(self) -> None:
-        if not any(u.get("is_active") for u in self.users):
+        if not any(u.is_active for u in self.users):
             self.notify("no active account to issue a key to", severity="warning", markup=False)
             return
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,6 +10,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from kdrama_tui.tui.formatting import short_time, truncate
+from kdrama_tui.tui.results import Comment
 from kdrama_tui.tui.screens.tables import TableSection
 
 STATES = ("pending", "approved", "all")
@@ -31,14 +30,14 @@ class CommentsScreen(TableSection):
     ]
 
     class Loaded(Message):
-        def __init__(self, comments: list[dict[str, Any]]) -> None:
+        def __init__(self, comments: list[Comment]) -> None:
             super().__init__()
             self.comments = comments
 
     def __init__(self) -> None:
         super().__init__()
         self.state = "pending"
-        self.comments: dict[str, dict[str, Any]] = {}
+        self.comments: dict[str, Comment] = {}
 
     def compose_body(self) -> ComposeResult:
         table: DataTable[str] = DataTable(id="comments", cursor_type="row", zebra_stripes=True)
@@ -64,11 +63,11 @@ class CommentsScreen(TableSection):
         self.post_message(self.Loaded(await self.api.comments(self.state)))
 
     def on_comments_screen_loaded(self, message: Loaded) -> None:
-        self.comments = {str(c["id"]): c for c in message.comments}
+        self.comments = {str(c.id): c for c in message.comments}
         self.fill_table(self.query_one("#comments", DataTable), (
-            (str(c["id"]), (str(c["id"]), truncate(c["video_title"], 24),
-                            "approved" if c["is_approved"] else "pending", c.get("author") or "anonymous",
-                            short_time(c.get("created_at")), truncate(" ".join(c["content"].split()), 60)))
+            (str(c.id), (str(c.id), truncate(c.video_title, 24),
+                            "approved" if c.is_approved else "pending", c.author or "anonymous",
+                            short_time(c.created_at), truncate(" ".join(c.content.split()), 60)))
             for c in message.comments))
         self._show_selected()
 
@@ -76,9 +75,9 @@ class CommentsScreen(TableSection):
     def _show_selected(self) -> None:
         comment = self.selected(quiet=True)
         self.query_one("#comment-text", Static).update(
-            comment["content"] if comment else "no comment here" if not self.comments else "")
+            comment.content if comment else "no comment here" if not self.comments else "")
 
-    def selected(self, quiet: bool = False) -> dict[str, Any] | None:
+    def selected(self, quiet: bool = False) -> Comment | None:
         comment = self.comments.get(self.selected_key(self.query_one("#comments", DataTable)) or "")
         if comment is None and not quiet:
             self.notify("no comment selected", severity="warning", markup=False)
@@ -88,13 +87,13 @@ class CommentsScreen(TableSection):
         comment = self.selected()
         if comment is None:
             return
-        if comment["is_approved"] == approved:
-            self.notify(f"comment {comment['id']} is already {'approved' if approved else 'hidden'}",
+        if comment.is_approved == approved:
+            self.notify(f"comment {comment.id} is already {'approved' if approved else 'hidden'}",
                         severity="warning", markup=False)
             return
-        self.run_call(f"{'Approve' if approved else 'Hide'} comment {comment['id']}",
-                      lambda: self.api.moderate_comment(comment["id"], approved),
-                      f"comment {comment['id']} {'approved' if approved else 'hidden'}")
+        self.run_call(f"{'Approve' if approved else 'Hide'} comment {comment.id}",
+                      lambda: self.api.moderate_comment(comment.id, approved),
+                      f"comment {comment.id} {'approved' if approved else 'hidden'}")
 
     def action_approve(self) -> None:
         self._moderate(True)
@@ -106,10 +105,10 @@ class CommentsScreen(TableSection):
         comment = self.selected()
         if comment is None:
             return
-        self.confirm(f"Delete comment {comment['id']} on {comment['video_title']} for good?",
-                     lambda: self.run_call(f"Delete comment {comment['id']}",
-                                           lambda: self.api.delete_comment(comment["id"]),
-                                           f"comment {comment['id']} deleted"), yes="Delete")
+        self.confirm(f"Delete comment {comment.id} on {comment.video_title} for good?",
+                     lambda: self.run_call(f"Delete comment {comment.id}",
+                                           lambda: self.api.delete_comment(comment.id),
+                                           f"comment {comment.id} deleted"), yes="Delete")
 
     def action_filter(self) -> None:
         self.state = STATES[(STATES.index(self.state) + 1) % len(STATES)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.validation import Function, Length
 from textual.widgets import Button, Input, Label, Select, Static
 
+from kdrama_tui.tui.results import User
 from kdrama_tui.tui.screens.forms import FormModal
 
 
@@ -35,13 +35,13 @@ class IssueKeyModal(FormModal[KeyRequest]):
     TITLE_TEXT = "Issue an API key"
     SUBMIT_LABEL = "Issue"
 
-    def __init__(self, users: list[dict[str, Any]]) -> None:
+    def __init__(self, users: list[User]) -> None:
         super().__init__()
-        self.users = [u for u in users if u.get("is_active")]
+        self.users = [u for u in users if u.is_active]
 
     def compose_fields(self) -> ComposeResult:
         yield self.field("For")
-        yield Select([(f"{u['username']} ({u['role']})", u["id"]) for u in self.users], id="user",
+        yield Select([(f"{u.username} ({u.role})", u.id) for u in self.users], id="user",
                      prompt="choose an account", compact=True)
         yield self.field("Name (to tell keys apart)")
         yield Input(placeholder="name", id="name", validators=[Length(maximum=100)], compact=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,6 +9,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from kdrama_tui.tui.formatting import ago, short_date
+from kdrama_tui.tui.results import User
 from kdrama_tui.tui.screens.tables import TableSection
 from kdrama_tui.tui.screens.user_forms import NewUser, NewUserModal, PasswordModal
 
@@ -29,13 +28,13 @@ class UsersScreen(TableSection):
     ]
 
     class Loaded(Message):
-        def __init__(self, users: list[dict[str, Any]]) -> None:
+        def __init__(self, users: list[User]) -> None:
             super().__init__()
             self.users = users
 
     def __init__(self) -> None:
         super().__init__()
-        self.users: dict[str, dict[str, Any]] = {}
+        self.users: dict[str, User] = {}
 
     def compose_body(self) -> ComposeResult:
         table: DataTable[str] = DataTable(id="users", cursor_type="row", zebra_stripes=True)
@@ -50,15 +49,15 @@ class UsersScreen(TableSection):
         self.post_message(self.Loaded(await self.api.users()))
 
     def on_users_screen_loaded(self, message: Loaded) -> None:
-        self.users = {str(u["id"]): u for u in message.users}
+        self.users = {str(u.id): u for u in message.users}
         now = self.kapp.clock()
         self.fill_table(self.query_one("#users", DataTable), (
-            (str(u["id"]), (str(u["id"]), u["username"], u["email"], u["role"],
-                            "yes" if u["is_active"] else "no", ago(u.get("last_login_at"), now),
-                            short_date(u.get("created_at"))))
+            (str(u.id), (str(u.id), u.username, u.email, u.role,
+                            "yes" if u.is_active else "no", ago(u.last_login_at, now),
+                            short_date(u.created_at)))
             for u in message.users))
 
-    def selected(self) -> dict[str, Any] | None:
+    def selected(self) -> User | None:
         key = self.selected_key(self.query_one("#users", DataTable))
         user = self.users.get(key) if key else None
         if user is None:
@@ -79,24 +78,24 @@ class UsersScreen(TableSection):
         user = self.selected()
         if user is None:
             return
-        role = "user" if user["role"] == "admin" else "admin"
-        self.confirm(f"Make {user['username']} {'an admin' if role == 'admin' else 'a normal user'}?",
-                     lambda: self.run_call(f"Change role of {user['username']}",
-                                           lambda: self.api.update_user(user["id"], role=role),
-                                           f"{user['username']} is now {role}"),
+        role = "user" if user.role == "admin" else "admin"
+        self.confirm(f"Make {user.username} {'an admin' if role == 'admin' else 'a normal user'}?",
+                     lambda: self.run_call(f"Change role of {user.username}",
+                                           lambda: self.api.update_user(user.id, role=role),
+                                           f"{user.username} is now {role}"),
                      yes="Change role")
 
     def action_toggle_active(self) -> None:
         user = self.selected()
         if user is None:
             return
-        active = not user["is_active"]
+        active = not user.is_active
         verb = "Reactivate" if active else "Deactivate"
         note = "" if active else " Their sessions end and their API keys stop working."
-        self.confirm(f"{verb} {user['username']}?{note}",
-                     lambda: self.run_call(f"{verb} {user['username']}",
-                                           lambda: self.api.update_user(user["id"], is_active=active),
-                                           f"{user['username']} {'reactivated' if active else 'deactivated'}"),
+        self.confirm(f"{verb} {user.username}?{note}",
+                     lambda: self.run_call(f"{verb} {user.username}",
+                                           lambda: self.api.update_user(user.id, is_active=active),
+                                           f"{user.username} {'reactivated' if active else 'deactivated'}"),
                      yes=verb)
 
     def action_password(self) -> None:
@@ -106,8 +105,8 @@ class UsersScreen(TableSection):
 
         def chosen(password: str | None) -> None:
             if password is not None:
-                self.run_call(f"Set the password of {user['username']}",
-                              lambda: self.api.update_user(user["id"], password=password),
-                              f"password of {user['username']} changed; they were logged out")
+                self.run_call(f"Set the password of {user.username}",
+                              lambda: self.api.update_user(user.id, password=password),
+                              f"password of {user.username} changed; they were logged out")
 
-        self.app.push_screen(PasswordModal(user["username"]), chosen)
+        self.app.push_screen(PasswordModal(user.username), chosen)

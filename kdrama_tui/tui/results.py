@@ -1,0 +1,49 @@
+"""Typed results of the admin API client, built from its JSON by one tolerant constructor per type.
+
+Unknown keys are ignored, so a newer server that adds a field never breaks an older console; a field the
+server leaves out takes its default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Self
+
+
+class Result:
+    """Base of every result type: ``from_json`` keeps the fields this type knows and drops the rest."""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def many(cls, items: list[dict[str, Any]]) -> list[Self]:
+        return [cls.from_json(item) for item in items]
+
+
+@dataclasses.dataclass(frozen=True)
+class Comment(Result):
+    """A comment as the moderation list shows it (GET /api/admin/comments)."""
+
+    id: int
+    content: str = ""
+    is_approved: bool = False
+    video_id: int | None = None
+    video_title: str = ""
+    author: str | None = None
+    created_at: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class User(Result):
+    """An account (GET /api/admin/users)."""
+
+    id: int
+    username: str = ""
+    email: str = ""
+    role: str = "user"
+    is_active: bool = True
+    last_login_at: str | None = None
+    created_at: str | None = None
