@@ -14,7 +14,8 @@ from kdrama_tui.server.requests import int_param, path_id, read_json
 _JOB = {"type": "object", "properties": {
     "id": {"type": "integer"}, "video_id": {"type": "integer"}, "status": {"type": "string"},
     "priority": {"type": "integer"}, "progress": {"type": "integer"}, "attempt": {"type": "integer"},
-    "error_message": {"type": "string", "nullable": True}, "warnings": {"type": "array", "nullable": True},
+    "error_message": {"type": "string", "nullable": True},
+    "warnings": {"type": "array", "items": {"type": "string"}, "nullable": True},
     "worker_id": {"type": "string", "nullable": True},
     "ladder": {"type": "object", "nullable": True, "description": (
         "Path taken (copy: the source's H.264 is the top rendition; full: everything re-encoded), why, the "
