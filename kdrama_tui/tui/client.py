@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from kdrama_tui.tui.results import Comment, User
+from kdrama_tui.tui.results import ApiKey, Comment, User
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -215,8 +215,8 @@ class AdminClient:
         return await self.request("PATCH", f"/api/admin/users/{int(user_id)}", json_body=changes)
 
     # ---- API keys ------------------------------------------------------------------------------------
-    async def api_keys(self, user_id: int | None = None) -> list[dict[str, Any]]:
-        return (await self.request("GET", "/api/admin/api-keys", params={"user_id": user_id}))["items"]
+    async def api_keys(self, user_id: int | None = None) -> list[ApiKey]:
+        return ApiKey.many((await self.request("GET", "/api/admin/api-keys", params={"user_id": user_id}))["items"])
 
     async def issue_api_key(self, user_id: int, name: str = "", expires_days: float | None = None
                             ) -> dict[str, Any]:

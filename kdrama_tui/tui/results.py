@@ -47,3 +47,18 @@ class User(Result):
     is_active: bool = True
     last_login_at: str | None = None
     created_at: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ApiKey(Result):
+    """An API key, never its secret (GET /api/admin/api-keys)."""
+
+    id: int
+    user_id: int | None = None
+    username: str = ""
+    name: str | None = None
+    key_prefix: str = ""
+    is_active: bool = True
+    expires_at: str | None = None
+    last_used_at: str | None = None
+    created_at: str | None = None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,7 +10,7 @@ from textual.widgets import DataTable
 
 from kdrama_tui.tui.formatting import ago, parse_time, short_date
 from kdrama_tui.tui.messages import ActionSucceeded
-from kdrama_tui.tui.results import User
+from kdrama_tui.tui.results import ApiKey, User
 from kdrama_tui.tui.screens.key_forms import IssueKeyModal, KeyIssuedModal, KeyRequest
 from kdrama_tui.tui.screens.tables import TableSection
 
@@ -29,14 +27,14 @@ class ApiKeysScreen(TableSection):
     ]
 
     class Loaded(Message):
-        def __init__(self, keys: list[dict[str, Any]], users: list[User]) -> None:
+        def __init__(self, keys: list[ApiKey], users: list[User]) -> None:
             super().__init__()
             self.keys = keys
             self.users = users
 
     def __init__(self) -> None:
         super().__init__()
-        self.keys: dict[str, dict[str, Any]] = {}
+        self.keys: dict[str, ApiKey] = {}
         self.users: list[User] = []
 
     def compose_body(self) -> ComposeResult:
@@ -51,22 +49,22 @@ class ApiKeysScreen(TableSection):
     async def reload(self) -> None:
         self.post_message(self.Loaded(await self.api.api_keys(), await self.api.users()))
 
-    def state(self, key: dict[str, Any]) -> str:
-        if not key["is_active"]:
+    def state(self, key: ApiKey) -> str:
+        if not key.is_active:
             return "revoked"
-        expires = parse_time(key.get("expires_at"))
+        expires = parse_time(key.expires_at)
         if expires is not None and expires.timestamp() <= self.kapp.clock():
             return "expired"
         return "active"
 
     def on_api_keys_screen_loaded(self, message: Loaded) -> None:
         self.users = message.users
-        self.keys = {str(k["id"]): k for k in message.keys}
+        self.keys = {str(k.id): k for k in message.keys}
         now = self.kapp.clock()
         self.fill_table(self.query_one("#keys", DataTable), (
-            (str(k["id"]), (str(k["id"]), k["username"], k.get("name") or "-", f"{k['key_prefix']}…",
-                            self.state(k), short_date(k.get("expires_at")) if k.get("expires_at") else "never",
-                            ago(k.get("last_used_at"), now), short_date(k.get("created_at"))))
+            (str(k.id), (str(k.id), k.username, k.name or "-", f"{k.key_prefix}…",
+                         self.state(k), short_date(k.expires_at) if k.expires_at else "never",
+                         ago(k.last_used_at, now), short_date(k.created_at)))
             for k in message.keys))
 
     def action_issue(self) -> None:
@@ -94,11 +92,11 @@ class ApiKeysScreen(TableSection):
         if key is None:
             self.notify("no key selected", severity="warning", markup=False)
             return
-        if not key["is_active"]:
-            self.notify(f"key {key['id']} is already revoked", severity="warning", markup=False)
+        if not key.is_active:
+            self.notify(f"key {key.id} is already revoked", severity="warning", markup=False)
             return
-        label = f"{key['key_prefix']}… of {key['username']}" + (f" ({key['name']})" if key.get("name") else "")
+        label = f"{key.key_prefix}… of {key.username}" + (f" ({key.name})" if key.name else "")
         self.confirm(f"Revoke API key {label}? It stops working at once.",
-                     lambda: self.run_call(f"Revoke key {key['id']}", lambda: self.api.revoke_api_key(key["id"]),
-                                           f"key {key['id']} revoked"), yes="Revoke")
+                     lambda: self.run_call(f"Revoke key {key.id}", lambda: self.api.revoke_api_key(key.id),
+                                           f"key {key.id} revoked"), yes="Revoke")
 
