@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from kdrama_tui.tui.results import ApiKey, Comment, User
+from kdrama_tui.tui.results import ApiKey, Comment, Upload, User
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -228,8 +228,8 @@ class AdminClient:
         await self.request("DELETE", f"/api/admin/api-keys/{int(key_id)}")
 
     # ---- uploads -------------------------------------------------------------------------------------
-    async def uploads(self) -> list[dict[str, Any]]:
-        return (await self.request("GET", "/api/admin/uploads"))["items"]
+    async def uploads(self) -> list[Upload]:
+        return Upload.many((await self.request("GET", "/api/admin/uploads"))["items"])
 
     async def abort_upload(self, upload_id: int) -> None:
         await self.request("DELETE", f"/api/admin/uploads/{int(upload_id)}")

@@ -62,3 +62,26 @@ class ApiKey(Result):
     expires_at: str | None = None
     last_used_at: str | None = None
     created_at: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Upload(Result):
+    """An upload session in flight (GET /api/admin/uploads)."""
+
+    id: int
+    filename: str = ""
+    uploader: str | None = None
+    status: str = ""
+    protocol: str = ""
+    total_size: int | None = None
+    bytes_received: int = 0
+    progress: float | None = None  # 0-100, None while the length is deferred (tus)
+    created_at: str | None = None
+
+    @property
+    def percent(self) -> float | None:
+        if self.progress is not None:
+            return max(0.0, min(100.0, float(self.progress)))
+        if self.total_size:
+            return max(0.0, min(100.0, 100.0 * self.bytes_received / self.total_size))
+        return None

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from kdrama_tui.tui.results import Comment, User
+from kdrama_tui.tui.results import ApiKey, Comment, Upload, User
 
 
 def test_unknown_fields_are_ignored() -> None:
@@ -25,3 +25,10 @@ def test_missing_optional_field_takes_its_default() -> None:
 def test_results_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         User.from_json({"id": 1}).role = "admin"  # type: ignore[misc]
+
+
+def test_an_uploads_percent_comes_from_its_progress_or_its_bytes() -> None:
+    assert Upload.from_json({"id": 1, "progress": 42.5, "total_size": 100, "bytes_received": 10}).percent == 42.5
+    assert Upload.from_json({"id": 2, "total_size": 200, "bytes_received": 50}).percent == 25.0
+    assert Upload.from_json({"id": 3, "total_size": None, "bytes_received": 50}).percent is None  # tus, deferred
+    assert ApiKey.from_json({"id": 4, "key_prefix": "kd_ab", "new_field": 1}).key_prefix == "kd_ab"

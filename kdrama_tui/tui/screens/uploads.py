@@ -12,6 +12,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from kdrama_tui.tui.formatting import human_bytes, short_time, text_bar
+from kdrama_tui.tui.results import Upload
 from kdrama_tui.tui.screens.tables import TableSection
 from kdrama_tui.tui.widgets.progress import percent_from
 
@@ -29,13 +30,13 @@ class UploadsScreen(TableSection):
     ]
 
     class Loaded(Message):
-        def __init__(self, uploads: list[dict[str, Any]]) -> None:
+        def __init__(self, uploads: list[Upload]) -> None:
             super().__init__()
             self.uploads = uploads
 
     def __init__(self) -> None:
         super().__init__()
-        self.uploads: dict[str, dict[str, Any]] = {}
+        self.uploads: dict[str, Upload] = {}
 
     def compose_body(self) -> ComposeResult:
         table: DataTable[str] = DataTable(id="uploads", cursor_type="row", zebra_stripes=True)
@@ -55,10 +56,10 @@ class UploadsScreen(TableSection):
         self.post_message(self.Loaded(await self.api.uploads()))
 
     def on_uploads_screen_loaded(self, message: Loaded) -> None:
-        self.uploads = {str(u["id"]): u for u in message.uploads}
+        self.uploads = {str(u.id): u for u in message.uploads}
         self.fill_table(self.query_one("#uploads", DataTable), (
-            (str(u["id"]), (str(u["id"]), u["filename"], u.get("uploader", "?"), text_bar(percent_from(u)),
-                            human_bytes(u.get("total_size")), short_time(u.get("created_at"))))
+            (str(u.id), (str(u.id), u.filename, u.uploader or "?", text_bar(u.percent),
+                         human_bytes(u.total_size), short_time(u.created_at)))
             for u in message.uploads))
 
     def on_server_event(self, event: dict[str, Any]) -> None:
@@ -78,8 +79,8 @@ class UploadsScreen(TableSection):
         if upload is None:
             self.notify("no upload selected", severity="warning", markup=False)
             return
-        self.confirm(f"Abort the upload of {upload['filename']} by {upload.get('uploader', '?')}? "
+        self.confirm(f"Abort the upload of {upload.filename} by {upload.uploader or '?'}? "
                      "Its received bytes are deleted.",
-                     lambda: self.run_call(f"Abort upload {upload['id']}",
-                                           lambda: self.api.abort_upload(upload["id"]),
-                                           f"upload {upload['id']} aborted"), yes="Abort")
+                     lambda: self.run_call(f"Abort upload {upload.id}",
+                                           lambda: self.api.abort_upload(upload.id),
+                                           f"upload {upload.id} aborted"), yes="Abort")
