@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from kdrama_tui.tui.results import ApiKey, Comment, Upload, User
+from kdrama_tui.tui.results import ApiKey, Comment, Job, Upload, User
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -257,9 +257,10 @@ class AdminClient:
         return await self.request("POST", f"/api/videos/{int(video_id)}/transcode")
 
     # ---- jobs ----------------------------------------------------------------------------------------
-    async def jobs(self, status: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+    async def jobs(self, status: str | None = None, limit: int = 500) -> list[Job]:
         """Jobs in queue order (running, queued by priority and age, then finished); ``status`` filters."""
-        return (await self.request("GET", "/api/jobs", params={"status": status or None, "limit": limit}))["items"]
+        return Job.many((await self.request("GET", "/api/jobs",
+                                            params={"status": status or None, "limit": limit}))["items"])
 
     async def set_job_priority(self, job_id: int, priority: int) -> dict[str, Any]:
         return await self.request("PATCH", f"/api/jobs/{int(job_id)}", json_body={"priority": int(priority)})

@@ -85,3 +85,22 @@ class Upload(Result):
         if self.total_size:
             return max(0.0, min(100.0, 100.0 * self.bytes_received / self.total_size))
         return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Job(Result):
+    """A transcode job in queue order (GET /api/jobs); ``ladder`` stays the API's nested document."""
+
+    id: int
+    video_id: int = 0
+    video_title: str | None = None
+    status: str = ""
+    priority: int = 5
+    progress: float = 0
+    attempt: int = 1
+    created_at: str | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
+    error_message: str | None = None
+    warnings: list[str] | None = None
+    ladder: dict[str, Any] | None = None
