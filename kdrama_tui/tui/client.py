@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from kdrama_tui.tui.results import ApiKey, Comment, Job, Upload, User
+from kdrama_tui.tui.results import ApiKey, Comment, Job, Upload, User, VideoDetail, VideoPage
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -236,13 +236,13 @@ class AdminClient:
 
     # ---- videos --------------------------------------------------------------------------------------
     async def videos(self, *, q: str | None = None, status: str | None = None, page: int = 1,
-                     per_page: int = 100) -> dict[str, Any]:
-        """``{"items", "total", "page", "per_page"}``, newest first (admins see every video)."""
-        return await self.request("GET", "/api/videos", params={
-            "q": q or None, "status": status or None, "page": page, "per_page": per_page})
+                     per_page: int = 100) -> VideoPage:
+        """A page of videos, newest first (admins see every video)."""
+        return VideoPage.from_json(await self.request("GET", "/api/videos", params={
+            "q": q or None, "status": status or None, "page": page, "per_page": per_page}))
 
-    async def video_detail(self, video_id: int) -> dict[str, Any]:
-        return await self.request("GET", f"/api/admin/videos/{int(video_id)}")
+    async def video_detail(self, video_id: int) -> VideoDetail:
+        return VideoDetail.from_json(await self.request("GET", f"/api/admin/videos/{int(video_id)}"))
 
     async def update_video(self, video_id: int, **changes: Any) -> dict[str, Any]:
         return await self.request("PATCH", f"/api/videos/{int(video_id)}", json_body=changes)

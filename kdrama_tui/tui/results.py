@@ -104,3 +104,62 @@ class Job(Result):
     error_message: str | None = None
     warnings: list[str] | None = None
     ladder: dict[str, Any] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Video(Result):
+    """A video as the catalog API shows it to an admin (GET /api/videos)."""
+
+    id: int
+    title: str = ""
+    year: int | None = None
+    status: str = ""
+    is_public: bool = True
+    genre: str | None = None
+    actors: list[str] | None = None
+    description: str | None = None
+    duration_seconds: float | None = None
+    original_filename: str | None = None
+    missing_reason: str | None = None  # set when a restore or the start-up check found its files gone
+    watch_url: str | None = None
+    series_id: int | None = None
+    created_at: str | None = None
+
+    @property
+    def shown_status(self) -> str:
+        """"missing" for a failed video whose files were found gone, else its status."""
+        return "missing" if self.missing_reason else self.status
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoPage(Result):
+    """One page of the catalog: its videos and how many match in all."""
+
+    items: list[Video]
+    total: int = 0
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        return cls(items=Video.many(data.get("items") or []), total=int(data.get("total") or 0))
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoDetail(Result):
+    """Everything the Videos section shows of one video (GET /api/admin/videos/{id}); ``views`` and
+    ``comments`` are the API's small count documents."""
+
+    video: Video
+    jobs: list[Job] = dataclasses.field(default_factory=list)
+    files: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    renditions: list[str] = dataclasses.field(default_factory=list)
+    subtitles: list[str] = dataclasses.field(default_factory=list)
+    stored_bytes: int = 0
+    views: dict[str, int] = dataclasses.field(default_factory=dict)
+    comments: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        return cls(video=Video.from_json(data["video"]), jobs=Job.many(data.get("jobs") or []),
+                   files=list(data.get("files") or []), renditions=list(data.get("renditions") or []),
+                   subtitles=list(data.get("subtitles") or []), stored_bytes=int(data.get("stored_bytes") or 0),
+                   views=dict(data.get("views") or {}), comments=dict(data.get("comments") or {}))

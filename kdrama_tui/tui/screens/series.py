@@ -15,6 +15,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 
 from kdrama_tui.tui.formatting import human_duration, short_date, truncate
+from kdrama_tui.tui.results import Video
 from kdrama_tui.tui.screens.base import SectionScreen
 from kdrama_tui.tui.screens.series_forms import EpisodeFormModal, SegmentsFormModal, SeriesFormModal, clock
 from kdrama_tui.tui.screens.series_numbers import episodes_of, label, missing_text, season_gaps, spans
@@ -43,7 +44,7 @@ class SeriesScreen(SectionScreen):
 
     class Loaded(Message):
         def __init__(self, details: list[dict[str, Any]], total: int, unmatched: list[dict[str, Any]],
-                     lone: list[dict[str, Any]]) -> None:
+                     lone: list[Video]) -> None:
             super().__init__()
             self.details, self.total, self.unmatched, self.lone = details, total, unmatched, lone
 
@@ -51,7 +52,7 @@ class SeriesScreen(SectionScreen):
         super().__init__()
         self.details: dict[str, dict[str, Any]] = {}
         self.unmatched_items: dict[str, dict[str, Any]] = {}
-        self.lone_videos: list[dict[str, Any]] = []  # videos in no series: what "attach" offers
+        self.lone_videos: list[Video] = []  # videos in no series: what "attach" offers
         self.showing_unmatched = False
         self._search_timer: Timer | None = None
 
@@ -99,11 +100,11 @@ class SeriesScreen(SectionScreen):
 
         details = await asyncio.gather(*(detail(s["id"]) for s in found[:MAX_LISTED]))
         unmatched = (await self.api.unmatched())["items"]
-        lone: list[dict[str, Any]] = []
+        lone: list[Video] = []
         for page_number in (1, 2, 3):
             body = await self.api.videos(page=page_number, per_page=100)
-            lone.extend(v for v in body["items"] if v.get("series_id") is None)
-            if page_number * 100 >= int(body["total"]):
+            lone.extend(v for v in body.items if v.series_id is None)
+            if page_number * 100 >= body.total:
                 break
         self.post_message(self.Loaded(list(details), total, unmatched, lone))
 
@@ -269,7 +270,7 @@ class SeriesScreen(SectionScreen):
         if not self.lone_videos:
             self.notify("every video is already an episode of a series", severity="warning", markup=False)
             return
-        choices = [(truncate(f"#{v['id']} {v.get('original_filename') or v['title']}", 50), v["id"])
+        choices = [(truncate(f"#{v.id} {v.original_filename or v.title}", 50), v.id)
                    for v in self.lone_videos]
 
         def placed(form: dict[str, Any] | None) -> None:
