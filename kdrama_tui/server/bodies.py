@@ -118,3 +118,11 @@ class UploadCreate(Body):
     # The video fields are checked (and cleaned) by the library's rules, which also take e.g. actors as
     # one comma-separated string; here only "an object" is enforced.
     metadata: dict[str, Any] | None = Field(default=None, json_schema_extra=_VIDEO_FIELDS)
+
+
+class FailedImportRef(Body):
+    """One file the watch folders refused, as GET /api/admin/failed-imports lists it."""
+
+    codes: ClassVar[dict[str, str]] = {"folder": "invalid_field", "id": "missing_field"}
+    folder: int = Field(default=0, ge=0, description="index of the watch folder in [ingest] watch_dirs")
+    id: str = Field(min_length=1, description="the file's path relative to failed/, as listed")

@@ -8,9 +8,7 @@ private) is refused at once although the replica has not replayed it. The featur
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from kdrama_tui.errors import ConfigError
 from kdrama_tui.server.app import create_app
 from kdrama_tui.services.container import Services, build_services
 from tests.support.hls import install_video
+from tests.support.media import wait_until
 from tests.support.postgres import PostgresCluster, PostgresReplica
 from tests.support.world import hls_source  # noqa: F401  (fixture)
 
@@ -56,7 +55,7 @@ async def svc(primary: PostgresCluster, replica: PostgresReplica, tmp_path: Path
                                   "KDRAMA_DATABASE_READ_URL": replica.url(name),
                                   "KDRAMA_DATABASE_REPLICA_MAX_LAG_SECONDS": str(MAX_LAG)})
     settings.security.bcrypt_rounds = 4
-    await _until(lambda: _exists_on(replica, name))
+    await wait_until(lambda: _exists_on(replica, name), timeout=15.0)
     services = await build_services(settings)
     try:
         yield services
@@ -76,18 +75,6 @@ async def _exists_on(replica: PostgresReplica, name: str) -> bool:
     return True
 
 
-async def _until(check: Callable[[], Any], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
-
-
 async def _caught_up(svc: Services) -> None:
     """Wait until the replica has replayed everything written so far, and the lag check finds it usable
     (no change holding reads on the primary)."""
@@ -101,8 +88,8 @@ async def _caught_up(svc: Services) -> None:
         except OSError:
             return False
 
-    await _until(replayed)
-    await _until(lambda: reads.replica_in_use)
+    await wait_until(replayed)
+    await wait_until(lambda: reads.replica_in_use)
 
 
 async def _admin(svc: Services) -> Any:
@@ -138,7 +125,7 @@ async def test_a_replica_that_falls_behind_is_skipped_and_used_again_when_it_cat
     # The primary moves on; the paused replica does not replay it.
     late = await install_video(svc, hls_source, owner_id=admin.id, title="Hometown Cha-Cha-Cha")
     reads = svc.db.replica  # type: ignore[attr-defined]
-    await _until(lambda: not reads.replica_in_use)
+    await wait_until(lambda: not reads.replica_in_use)
     assert reads.lag_seconds > MAX_LAG
     from kdrama_tui.services.catalog.service import ANONYMOUS
 
@@ -166,7 +153,7 @@ async def test_a_replica_that_goes_away_is_never_a_5xx(
             response = await client.get(path)
             assert response.status == 200, (path, response.status, await response.text())
         reads = svc.db.replica  # type: ignore[attr-defined]
-        await _until(lambda: reads.lag_seconds == float("inf"))
+        await wait_until(lambda: reads.lag_seconds == float("inf"))
         assert not reads.replica_in_use
         assert (await client.get("/api/videos")).status == 200
     finally:
@@ -189,7 +176,7 @@ async def test_a_video_made_private_is_refused_at_once_though_the_replica_lags(
                                   headers={"X-API-Key": key})
     assert response.status == 200
     # The replica still says public; the change event keeps lookups on the primary until it has replayed.
-    await _until(lambda: not svc.db.replica.replica_in_use)  # type: ignore[attr-defined]
+    await wait_until(lambda: not svc.db.replica.replica_in_use)  # type: ignore[attr-defined]
     assert (await client.get(f"/hls/{video.id}/master.m3u8")).status in (401, 403)
     listed = await (await client.get("/api/videos")).json()
     assert video.id not in [v["id"] for v in listed["items"]]

@@ -10,16 +10,13 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from kdrama_tui.config import Settings
 from kdrama_tui.server.app import create_app
-from kdrama_tui.services.container import Services, build_services
+from kdrama_tui.services.container import Services
 from tests.support.library import ready_video
+from tests.support.world import svc  # noqa: F401  (fixture: services on the parametrised database)
 
 PACKAGE = "kdrama_generated_client"
 
@@ -29,16 +26,6 @@ def _generator() -> str:
     found = str(beside) if beside.exists() else shutil.which("openapi-python-client")
     assert found, "openapi-python-client is a test dependency: pip install -e '.[test]'"
     return found
-
-
-@pytest.fixture
-async def svc(settings: Settings) -> AsyncIterator[Services]:
-    settings.security.bcrypt_rounds = 4
-    services = await build_services(settings)
-    try:
-        yield services
-    finally:
-        await services.close()
 
 
 def _generate(document: dict[str, Any], where: Path) -> Any:
@@ -55,7 +42,7 @@ def _generate(document: dict[str, Any], where: Path) -> Any:
 
 
 async def test_a_generated_client_logs_in_uploads_a_chunk_and_reads_the_catalog(
-        svc: Services, aiohttp_client: Any, tmp_path: Path) -> None:
+        svc: Services, aiohttp_client: Any, tmp_path: Path) -> None:  # noqa: F811
     http = await aiohttp_client(create_app(svc))
     document = await (await http.get("/api/openapi.json")).json()
     package = _generate(document, tmp_path)
